@@ -1,0 +1,190 @@
+//! Reading requests the way GitLab accepts them: parameters from the query
+//! string, a JSON body or a form body (merged), `PRIVATE-TOKEN` or Bearer
+//! auth, and responses as `application/json`.
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::{Request, Response, StatusCode};
+use serde_json::{Map, Value};
+
+use super::{ApiError, ApiState};
+use crate::store::{ApiToken, Scope, User};
+
+/// Request parameters, merged from query string and body; later sources win.
+#[derive(Debug, Default)]
+pub struct Params {
+    values: Map<String, Value>,
+}
+
+impl Params {
+    pub fn from_query(query: Option<&str>) -> Params {
+        let mut params = Params::default();
+        if let Some(query) = query {
+            params.merge_form(query.as_bytes());
+        }
+        params
+    }
+
+    fn merge_form(&mut self, bytes: &[u8]) {
+        for (key, value) in form_urlencoded::parse(bytes) {
+            let key = key.into_owned();
+            let value = value.into_owned();
+            if let Some(base) = key.strip_suffix("[]") {
+                let entry = self
+                    .values
+                    .entry(base.to_string())
+                    .or_insert_with(|| Value::Array(Vec::new()));
+                if let Value::Array(items) = entry {
+                    items.push(Value::String(value));
+                } else {
+                    *entry = Value::Array(vec![Value::String(value)]);
+                }
+            } else {
+                self.values.insert(key, Value::String(value));
+            }
+        }
+    }
+
+    /// Reads the body (bounded by `limit`) as JSON or form data and merges it.
+    pub async fn merge_body(
+        &mut self,
+        request: Request<Incoming>,
+        limit: usize,
+    ) -> Result<(), ApiError> {
+        let content_type = request
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let body = Limited::new(request.into_body(), limit)
+            .collect()
+            .await
+            .map_err(|e| {
+                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some()
+                {
+                    ApiError::TooLarge
+                } else {
+                    ApiError::BadRequest("could not read the request body".into())
+                }
+            })?
+            .to_bytes();
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(());
+        }
+        if content_type.starts_with("application/json")
+            || content_type.is_empty() && body.first() == Some(&b'{')
+        {
+            let value: Value = serde_json::from_slice(&body)
+                .map_err(|e| ApiError::BadRequest(format!("body is not valid JSON: {e}")))?;
+            let Value::Object(map) = value else {
+                return Err(ApiError::BadRequest("body must be a JSON object".into()));
+            };
+            self.values.extend(map);
+            Ok(())
+        } else if content_type.starts_with("application/x-www-form-urlencoded")
+            || content_type.is_empty()
+        {
+            self.merge_form(&body);
+            Ok(())
+        } else {
+            Err(ApiError::UnsupportedMediaType)
+        }
+    }
+
+    /// A string parameter; numbers are accepted and turned into text.
+    pub fn string(&self, key: &'static str) -> Result<Option<String>, ApiError> {
+        match self.values.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(Value::Number(n)) => Ok(Some(n.to_string())),
+            Some(_) => Err(ApiError::BadRequest(format!("{key} is invalid"))),
+        }
+    }
+
+    /// An integer parameter, as a number or a numeric string.
+    pub fn i64(&self, key: &'static str) -> Result<Option<i64>, ApiError> {
+        match self.values.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) => n
+                .as_i64()
+                .map(Some)
+                .ok_or_else(|| ApiError::BadRequest(format!("{key} is invalid"))),
+            Some(Value::String(s)) if s.is_empty() => Ok(None),
+            Some(Value::String(s)) => s
+                .trim()
+                .parse::<i64>()
+                .map(Some)
+                .map_err(|_| ApiError::BadRequest(format!("{key} is invalid"))),
+            Some(_) => Err(ApiError::BadRequest(format!("{key} is invalid"))),
+        }
+    }
+}
+
+/// The authenticated caller.
+pub struct Caller {
+    pub user: User,
+    pub token: ApiToken,
+}
+
+impl Caller {
+    /// Writes need the `api` scope; `read_api` tokens get 403.
+    pub fn require_write(&self) -> Result<(), ApiError> {
+        if self.token.scopes.contains(&Scope::Api) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
+
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        if self.user.is_admin {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
+}
+
+/// Authenticates `PRIVATE-TOKEN: <t>` or `Authorization: Bearer <t>`.
+pub async fn authenticate(
+    state: &ApiState,
+    request: &Request<Incoming>,
+) -> Result<Caller, ApiError> {
+    let headers = request.headers();
+    let presented = headers
+        .get("private-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .or_else(|| {
+            headers
+                .get(hyper::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| {
+                    v.strip_prefix("Bearer ")
+                        .or_else(|| v.strip_prefix("bearer "))
+                })
+                .map(str::trim)
+        })
+        .filter(|t| !t.is_empty() && t.len() <= 256)
+        .ok_or(ApiError::Unauthorized)?
+        .to_string();
+    let found = state.read(move |store| store.token(&presented)).await?;
+    match found {
+        Some((token, user)) if !token.revoked && !user.bot => Ok(Caller { user, token }),
+        _ => Err(ApiError::Unauthorized),
+    }
+}
+
+/// A JSON response with GitLab's content type.
+pub fn json_response(status: StatusCode, value: &Value) -> Response<Full<Bytes>> {
+    let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}

@@ -1,0 +1,94 @@
+//! Maps method and path to a handler. Paths are split on `/` first and each
+//! segment percent-decoded afterwards, so `group%2Fname` stays one segment.
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::{Method, Request, Response, StatusCode};
+use serde_json::json;
+
+use super::request::{authenticate, json_response, Params};
+use super::{issues, json, projects, ApiError, ApiState};
+
+/// Routes one request.
+pub async fn route(
+    state: &ApiState,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, ApiError> {
+    let method = request.method().clone();
+    let raw_path = request.uri().path().to_string();
+    let query = request.uri().query().map(str::to_string);
+    let segments: Vec<String> = raw_path
+        .trim_matches('/')
+        .split('/')
+        .map(|s| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .collect();
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+
+    if segments == ["healthz"] {
+        return Ok(json_response(StatusCode::OK, &json!({ "status": "ok" })));
+    }
+    let ["api", "v4", rest @ ..] = segments.as_slice() else {
+        return Err(ApiError::NoRoute);
+    };
+    // Authenticate before revealing whether a route exists.
+    let caller = authenticate(state, &request).await?;
+    let mut params = Params::from_query(query.as_deref());
+    let ctx = Ctx {
+        state,
+        caller: &caller,
+        query: query.as_deref(),
+    };
+
+    match (method.clone(), rest) {
+        (Method::GET, ["user"]) => Ok(json_response(
+            StatusCode::OK,
+            &json::current_user(&state.config, &caller.user),
+        )),
+        (Method::GET, ["projects"]) => projects::list(&ctx, &params).await,
+        (Method::POST, ["projects"]) => {
+            params
+                .merge_body(request, state.config.api.max_body_size)
+                .await?;
+            projects::create(&ctx, &params).await
+        }
+        (Method::GET, ["projects", id]) => projects::get(&ctx, id).await,
+        (Method::GET, ["projects", id, "issues"]) => issues::list(&ctx, id, &params).await,
+        (Method::GET, ["projects", id, "issues", iid]) => issues::get(&ctx, id, iid).await,
+        (Method::GET, ["projects", id, "issues", iid, "notes"]) => {
+            issues::notes(&ctx, id, iid, &params).await
+        }
+        (Method::GET, ["projects", id, "issues", iid, "attachments", n]) => {
+            issues::attachment(&ctx, id, iid, n).await
+        }
+        (Method::GET, ["projects", id, "issues", iid, "raw_message"]) => {
+            issues::raw_message(&ctx, id, iid).await
+        }
+        (_, ["user"])
+        | (_, ["projects"])
+        | (_, ["projects", _])
+        | (_, ["projects", _, "issues"])
+        | (_, ["projects", _, "issues", _])
+        | (_, ["projects", _, "issues", _, "notes"])
+        | (_, ["projects", _, "issues", _, "attachments", _])
+        | (_, ["projects", _, "issues", _, "raw_message"]) => Err(ApiError::MethodNotAllowed),
+        _ => Err(ApiError::NoRoute),
+    }
+}
+
+/// What a handler knows about the request besides its parameters.
+pub struct Ctx<'a> {
+    pub state: &'a ApiState,
+    pub caller: &'a super::request::Caller,
+    pub query: Option<&'a str>,
+}
+
+impl Ctx<'_> {
+    /// The absolute URL of an API path, for `Link` headers.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/api/v4/{}", self.state.config.public_url(), path)
+    }
+}

@@ -1,0 +1,134 @@
+//! The records mxdesk keeps. Plain data: the API shapes them into GitLab JSON,
+//! ingest produces them, and only the store persists them.
+
+use serde::{Deserialize, Serialize};
+
+/// A service desk project: one mail address, one ticket sequence.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Project {
+    pub id: u64,
+    pub name: String,
+    /// Lower-case path; also the local part of the project's mail address.
+    pub path: String,
+    /// Whether tickets opened by mail start confidential (GitLab's default: yes).
+    #[serde(default = "default_true")]
+    pub confidential_by_default: bool,
+    pub created_at: i64,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// Open or closed, as GitLab names them.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum TicketState {
+    Opened,
+    Closed,
+}
+
+/// A file kept with a ticket; the bytes live in the blob table under `sha256`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Attachment {
+    pub name: String,
+    pub content_type: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// A ticket (a GitLab issue). `number` is the per-project `iid`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Ticket {
+    /// Global id (GitLab's `id`), unique across projects.
+    pub id: u64,
+    pub project_id: u64,
+    pub number: u64,
+    pub title: String,
+    pub description: String,
+    pub state: TicketState,
+    pub confidential: bool,
+    /// User id of the author (the support bot for mail-opened tickets).
+    pub author_id: u64,
+    /// The external reporter's address, for tickets opened by mail.
+    pub reporter_email: Option<String>,
+    pub reporter_name: Option<String>,
+    pub labels: Vec<String>,
+    pub attachments: Vec<Attachment>,
+    /// sha256 of the raw message that opened the ticket, if it came by mail.
+    pub raw_message_sha256: Option<String>,
+    pub message_id: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub closed_at: Option<i64>,
+}
+
+/// What kind of note this is; only `Email` and `Public` are ever mailed.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum NoteKind {
+    Email,
+    Public,
+    Internal,
+    System,
+}
+
+/// A comment on a ticket.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Note {
+    pub id: u64,
+    pub seq: u64,
+    pub kind: NoteKind,
+    pub author_id: u64,
+    pub body: String,
+    pub created_at: i64,
+}
+
+/// A person or agent that uses the API.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct User {
+    pub id: u64,
+    pub username: String,
+    pub name: String,
+    pub is_admin: bool,
+    /// Bots (the support bot) cannot log in and own no token.
+    #[serde(default)]
+    pub bot: bool,
+    pub created_at: i64,
+}
+
+/// What an API token may do.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    Api,
+    ReadApi,
+}
+
+/// A personal access token; only its sha256 is stored.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ApiToken {
+    pub id: u64,
+    pub user_id: u64,
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    pub revoked: bool,
+    pub created_at: i64,
+}
+
+/// One entry of the durable, ordered change log agents follow.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Event {
+    pub seq: u64,
+    pub kind: String,
+    pub project_id: u64,
+    pub ticket_number: Option<u64>,
+    pub created_at: i64,
+}
+
+/// The support bot authors every ticket opened by mail, as in GitLab.
+pub const SUPPORT_BOT_ID: u64 = 1;
+/// The first administrator, created on first start.
+pub const ROOT_USER_ID: u64 = 2;
+/// The built-in project that receives `postmaster@` and `abuse@` mail.
+pub const ADMIN_PROJECT_PATH: &str = "desk-admin";

@@ -1,0 +1,33 @@
+//! Every redb table mxdesk uses, in one place, so a reader finds the whole
+//! on-disk layout without searching. Values are MessagePack (`rmp-serde`,
+//! named fields) so that adding a field with `#[serde(default)]` needs no
+//! migration, while a changed key layout bumps [`SCHEMA_VERSION`].
+
+use redb::TableDefinition;
+
+/// Bumped whenever a table's key or value layout changes incompatibly.
+pub const SCHEMA_VERSION: u64 = 1;
+
+/// `"schema_version"` and monotonically increasing id counters.
+pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// project id → [`super::model::Project`].
+pub const PROJECTS: TableDefinition<u64, &[u8]> = TableDefinition::new("projects");
+/// lower-cased project path (also the address local part) → project id.
+pub const PROJECT_PATHS: TableDefinition<&str, u64> = TableDefinition::new("project_paths");
+/// (project id, ticket number) → [`super::model::Ticket`].
+pub const TICKETS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("tickets");
+/// project id → last ticket number handed out.
+pub const TICKET_SEQ: TableDefinition<u64, u64> = TableDefinition::new("ticket_seq");
+/// (project id, ticket number, note seq) → [`super::model::Note`].
+pub const NOTES: TableDefinition<(u64, u64, u64), &[u8]> = TableDefinition::new("notes");
+/// sha256 → bytes of a raw message or attachment, stored once.
+pub const BLOBS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("blobs");
+/// (project id, Message-ID or `sha256:<hex>` of the content) → ticket number.
+/// Threading and delivery dedup.
+pub const MESSAGE_IDS: TableDefinition<(u64, &str), u64> = TableDefinition::new("message_ids");
+/// global sequence → [`super::model::Event`].
+pub const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
+/// user id → [`super::model::User`].
+pub const USERS: TableDefinition<u64, &[u8]> = TableDefinition::new("users");
+/// sha256(token) → [`super::model::ApiToken`].
+pub const API_TOKENS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("api_tokens");
