@@ -163,7 +163,7 @@ impl Server {
             tracing::warn!("sessions still open after the grace period; closing anyway");
         }
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, api).await;
-        drop(self.store);
+        self.store.close(SHUTDOWN_GRACE).await;
         tracing::info!("stopped");
     }
 }

@@ -102,14 +102,14 @@ SERVER_PID="" DRAIN_PID="" SINK_PID="" WORK=""
 cleanup() {
     local rc=$?
     for pid in "$SINK_PID" "$SERVER_PID"; do
-        [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+        if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; fi
     done
     for pid in "$SINK_PID" "$SERVER_PID"; do
         [ -n "$pid" ] || continue
         for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -9 "$pid" 2>/dev/null || true
     done
-    [ -n "$DRAIN_PID" ] && kill "$DRAIN_PID" 2>/dev/null || true
+    if [ -n "$DRAIN_PID" ]; then kill "$DRAIN_PID" 2>/dev/null || true; fi
     if [ "$rc" -ne 0 ] && [ -n "$WORK" ] && [ -s "$WORK/server.err" ]; then
         say "last lines of mxdesk stderr:"
         tail -n 20 "$WORK/server.err" >&2 || true

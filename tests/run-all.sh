@@ -3,7 +3,7 @@
 #
 # On a fresh Debian machine with Rust and Python 3 it installs what the
 # integration tests need (idempotently, non-interactively):
-#   - swaks (apt-get)
+#   - swaks and its TLS module Net::SSLeay (apt-get swaks libnet-ssleay-perl)
 #   - a Python virtualenv in target/pyenv with python-gitlab and aiosmtpd
 # then runs `cargo test --all-targets "$@"` with
 #   MXDESK_PYTHON=<repo>/target/pyenv/bin/python
@@ -48,6 +48,11 @@ ensure_swaks() {
         apt_install swaks
     fi
     command -v swaks >/dev/null 2>&1 || die "swaks still missing after install"
+    # swaks does STARTTLS through Net::SSLeay (Debian: libnet-ssleay-perl).
+    if ! perl -MNet::SSLeay -e 1 >/dev/null 2>&1; then
+        apt_install libnet-ssleay-perl
+    fi
+    perl -MNet::SSLeay -e 1 >/dev/null 2>&1 || die "Net::SSLeay still missing (apt-get install libnet-ssleay-perl)"
     say "swaks: $(command -v swaks)"
 }
 

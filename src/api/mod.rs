@@ -24,6 +24,7 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 pub use error::ApiError;
 
@@ -121,9 +122,7 @@ async fn handle(state: Arc<ApiState>, request: Request<Incoming>) -> Response<Fu
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let span = tracing::info_span!("api", %method, %path);
-    let _guard = span.enter();
-    drop(_guard);
-    match router::route(&state, request).await {
+    match router::route(&state, request).instrument(span.clone()).await {
         Ok(response) => response,
         Err(error) => {
             if let ApiError::Internal(detail) = &error {

@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 use super::reply;
 use super::session::{run_session, SessionSettings};
@@ -84,10 +85,14 @@ pub async fn serve<H: MailHandler>(
                 };
                 let (handler, settings, shutdown) =
                     (handler.clone(), settings.clone(), shutdown.clone());
-                tracker_for_sessions.spawn(async move {
-                    run_session(stream, peer, handler, settings, shutdown).await;
-                    drop(permit);
-                });
+                let span = tracing::info_span!("smtp", %peer, session = tracing::field::Empty);
+                tracker_for_sessions.spawn(
+                    async move {
+                        run_session(stream, peer, handler, settings, shutdown).await;
+                        drop(permit);
+                    }
+                    .instrument(span),
+                );
             }
         }));
     }

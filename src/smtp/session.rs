@@ -98,9 +98,8 @@ pub async fn run_session<S, H>(
         outbuf: Vec::with_capacity(1024),
     };
     let mut stream = stream;
-    let span = tracing::info_span!("smtp", session = %session.id, %peer);
-    let _enter = span.enter();
-    drop(_enter);
+    let span = tracing::Span::current();
+    span.record("session", session.id.as_str());
     let ending = {
         let greeting = reply::greeting(&session.settings.hostname);
         session.push(&greeting);

@@ -123,6 +123,19 @@ impl Store {
         self.writer.submit(op).await
     }
 
+    /// Closes the database cleanly: once every other clone of this store is
+    /// gone, the writer thread drops the last database handle, and this waits
+    /// (at most `grace`) for that to happen.
+    pub async fn close(self, grace: std::time::Duration) {
+        let Store { db, writer } = self;
+        drop(db);
+        let Some(thread) = writer.close() else { return };
+        let join = tokio::task::spawn_blocking(move || thread.join());
+        if tokio::time::timeout(grace, join).await.is_err() {
+            tracing::warn!("database writer did not stop in time");
+        }
+    }
+
     /// Creates the first admin token when no token exists yet. Returns the
     /// token value when one was created (so it can be shown once).
     pub fn bootstrap_admin_token(

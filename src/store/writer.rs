@@ -73,6 +73,7 @@ struct Job {
 #[derive(Clone)]
 pub(crate) struct WriterHandle {
     jobs: mpsc::Sender<Job>,
+    thread: Arc<std::sync::Mutex<Option<std::thread::JoinHandle<()>>>>,
 }
 
 impl WriterHandle {
@@ -84,15 +85,26 @@ impl WriterHandle {
             .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
+
+    /// Drops this sender and, if it was the last one, waits for the writer
+    /// thread to finish its batch and release the database.
+    pub(crate) fn close(self) -> Option<std::thread::JoinHandle<()>> {
+        let thread = self.thread.lock().ok().and_then(|mut t| t.take());
+        drop(self.jobs);
+        thread
+    }
 }
 
 pub(crate) fn spawn(db: Arc<Database>) -> Result<WriterHandle, StoreError> {
     let (jobs, receiver) = mpsc::channel(QUEUE_DEPTH);
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name("mxdesk-writer".into())
         .spawn(move || run(db, receiver))
         .map_err(|e| StoreError::Storage(e.to_string()))?;
-    Ok(WriterHandle { jobs })
+    Ok(WriterHandle {
+        jobs,
+        thread: Arc::new(std::sync::Mutex::new(Some(thread))),
+    })
 }
 
 /// The writer loop; ends when every sender is dropped.
