@@ -13,6 +13,9 @@ use crate::store::{NewMail, Store, StoreError, WriteOp, ADMIN_PROJECT_PATH};
 /// RFC 5321 §4.5.1 (postmaster) and RFC 2142 (abuse).
 const ADMIN_MAILBOXES: &[&str] = &["postmaster", "abuse"];
 
+/// Messages up to this size are parsed on the calling task.
+const INLINE_PARSE_LIMIT: usize = 64 * 1024;
+
 /// The service desk as the SMTP layer sees it.
 pub struct Desk {
     store: Store,
@@ -50,8 +53,11 @@ impl Desk {
     }
 
     async fn project_id(&self, path: String) -> Result<Option<u64>, StoreError> {
+        if let Some(id) = self.store.cached_project_id(&path) {
+            return Ok(Some(id));
+        }
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || store.project_by_path(&path).map(|p| p.map(|p| p.id)))
+        tokio::task::spawn_blocking(move || store.project_id_by_path(&path))
             .await
             .map_err(|e| StoreError::Storage(e.to_string()))?
     }
@@ -85,6 +91,7 @@ impl MailHandler for Desk {
                 Err(error) => return Err(DeliveryError::Temporary(error.to_string())),
             }
         }
+        let message_len = message.len();
         let limits = IngestLimits {
             max_mime_parts: self.config.smtp.max_mime_parts,
         };
@@ -97,7 +104,7 @@ impl MailHandler for Desk {
             &mail_parser::DateTime::from_timestamp(crate::store::now_millis() / 1000).to_rfc822(),
         );
         let mail_from = envelope.mail_from.clone();
-        let new_mail = tokio::task::spawn_blocking(move || {
+        let build = move || {
             let parsed = parse_message(&message, limits)?;
             let mut raw = Vec::with_capacity(trace.len() + message.len());
             raw.extend_from_slice(trace.as_bytes());
@@ -115,10 +122,17 @@ impl MailHandler for Desk {
                 reporter_name: parsed.from_name,
                 attachments: parsed.attachments,
             })
-        })
-        .await
-        .map_err(|e| DeliveryError::Temporary(e.to_string()))?
-        .map_err(|e| DeliveryError::Rejected(e.to_string()))?;
+        };
+        // Small messages parse in microseconds: not worth a thread hop. Large
+        // ones go to the blocking pool so they cannot stall the reactor.
+        let built = if message_len <= INLINE_PARSE_LIMIT {
+            build()
+        } else {
+            tokio::task::spawn_blocking(build)
+                .await
+                .map_err(|e| DeliveryError::Temporary(e.to_string()))?
+        };
+        let new_mail = built.map_err(|e| DeliveryError::Rejected(e.to_string()))?;
 
         let op = WriteOp::DeliverMail {
             mail: Arc::new(new_mail),

@@ -10,6 +10,7 @@ pub mod api;
 pub mod config;
 pub mod desk;
 pub mod fsutil;
+pub mod fuzzing;
 pub mod ingest;
 pub mod server;
 pub mod smtp;

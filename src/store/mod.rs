@@ -73,6 +73,9 @@ pub const RESERVED_PATHS: &[&str] = &["reply", "postmaster", "abuse", "mailer-da
 pub struct Store {
     db: Arc<Database>,
     writer: writer::WriterHandle,
+    /// path → project id for projects known to exist. Projects are never
+    /// deleted or renamed today; whatever adds that must evict here.
+    project_ids: Arc<std::sync::RwLock<std::collections::HashMap<String, u64>>>,
 }
 
 /// One page of tickets plus the total matching count (for `X-Total`).
@@ -114,7 +117,11 @@ impl Store {
         initialise(&db)?;
         let db = Arc::new(db);
         let writer = writer::spawn(db.clone())?;
-        Ok(Store { db, writer })
+        Ok(Store {
+            db,
+            writer,
+            project_ids: Default::default(),
+        })
     }
 
     /// Runs one write operation through the group-commit writer. Resolves only
@@ -127,7 +134,7 @@ impl Store {
     /// gone, the writer thread drops the last database handle, and this waits
     /// (at most `grace`) for that to happen.
     pub async fn close(self, grace: std::time::Duration) {
-        let Store { db, writer } = self;
+        let Store { db, writer, .. } = self;
         drop(db);
         let Some(thread) = writer.close() else { return };
         let join = tokio::task::spawn_blocking(move || thread.join());
@@ -201,6 +208,33 @@ impl Store {
             return Ok(None);
         };
         get_record(&txn, PROJECTS, id, "projects")
+    }
+
+    /// The id of the project at `path`, answered from memory once known, so
+    /// the SMTP hot path (every RCPT) does not open a read transaction.
+    pub fn project_id_by_path(&self, path: &str) -> Result<Option<u64>, StoreError> {
+        let path = path.to_ascii_lowercase();
+        if let Some(id) = self.project_ids.read().ok().and_then(|m| m.get(&path).copied()) {
+            return Ok(Some(id));
+        }
+        let found = {
+            let txn = self.db.begin_read()?;
+            let paths = txn.open_table(PROJECT_PATHS)?;
+            let found = paths.get(path.as_str())?.map(|v| v.value());
+            found
+        };
+        if let (Some(id), Ok(mut cache)) = (found, self.project_ids.write()) {
+            cache.insert(path, id);
+        }
+        Ok(found)
+    }
+
+    /// Whether the cached answer for `path` exists without touching disk.
+    pub fn cached_project_id(&self, path: &str) -> Option<u64> {
+        self.project_ids
+            .read()
+            .ok()
+            .and_then(|m| m.get(&path.to_ascii_lowercase()).copied())
     }
 
     /// A project by numeric id.
