@@ -34,6 +34,78 @@ pub struct Config {
     pub domains: Vec<String>,
     pub smtp: SmtpConfig,
     pub api: ApiConfig,
+    pub outbound: OutboundConfig,
+}
+
+/// How outbound mail (thank-you, public notes) leaves mxdesk.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboundConfig {
+    /// Smarthost `host:port`; when absent, mail goes to the recipient's MX.
+    pub relay: Option<String>,
+    /// `opportunistic` (STARTTLS when offered), `required`, or `none`.
+    pub tls: OutboundTls,
+    /// AUTH user name for the relay.
+    pub username: Option<String>,
+    /// File holding the AUTH password (secrets never inline in the config).
+    pub password_file: Option<PathBuf>,
+    /// Display name of outgoing mail; the address is the project's.
+    pub from_name: Option<String>,
+    /// Thank-you mails per sender per hour.
+    pub thank_you_per_hour: u32,
+    /// External participants taken from To/Cc of an opening mail.
+    pub max_participants: usize,
+    /// Delivery attempts before a mail is given up (then a system note).
+    pub max_attempts: u32,
+    /// First retry delay; doubles each attempt up to `retry_max_secs`.
+    pub retry_base_secs: u64,
+    pub retry_max_secs: u64,
+    /// Per-connection timeout for outbound SMTP.
+    pub timeout_secs: u64,
+    /// Fixed MX answers: domain → `host:port`, used before DNS (split-horizon
+    /// setups and tests).
+    pub static_mx: std::collections::BTreeMap<String, String>,
+    /// DKIM keys: outbound mail from `domain` is signed when one is present.
+    pub dkim: Vec<DkimKey>,
+}
+
+/// STARTTLS policy for outbound connections.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum OutboundTls {
+    Opportunistic,
+    Required,
+    None,
+}
+
+/// One DKIM signing key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DkimKey {
+    pub domain: String,
+    pub selector: String,
+    /// PEM file with an RSA (PKCS#1/PKCS#8) or Ed25519 (PKCS#8) private key.
+    pub private_key: PathBuf,
+}
+
+impl Default for OutboundConfig {
+    fn default() -> Self {
+        OutboundConfig {
+            relay: None,
+            tls: OutboundTls::Opportunistic,
+            username: None,
+            password_file: None,
+            from_name: None,
+            thank_you_per_hour: 5,
+            max_participants: 10,
+            max_attempts: 8,
+            retry_base_secs: 60,
+            retry_max_secs: 3600,
+            timeout_secs: 60,
+            static_mx: Default::default(),
+            dkim: Vec::new(),
+        }
+    }
 }
 
 /// The SMTP listener and its limits.
@@ -79,6 +151,7 @@ impl Default for Config {
             domains: vec!["localhost".into()],
             smtp: SmtpConfig::default(),
             api: ApiConfig::default(),
+            outbound: OutboundConfig::default(),
         }
     }
 }
@@ -203,6 +276,48 @@ impl Config {
                 "api.public_url",
                 "must be an http:// or https:// URL",
             ));
+        }
+        let out = &self.outbound;
+        if let Some(relay) = &out.relay {
+            if crate::notify::transport::split_host_port(relay, 25).is_none() {
+                return Err(invalid("outbound.relay", "must be host:port"));
+            }
+        }
+        for (domain, target) in &out.static_mx {
+            if !crate::address::is_valid_domain(domain)
+                || crate::notify::transport::split_host_port(target, 25).is_none()
+            {
+                return Err(ConfigError::Invalid {
+                    key: "outbound.static_mx",
+                    message: format!("{domain:?} = {target:?} must map a domain to host:port"),
+                });
+            }
+        }
+        if out.username.is_some() != out.password_file.is_some() {
+            return Err(invalid(
+                "outbound.username",
+                "`outbound.username` and `outbound.password_file` must be set together",
+            ));
+        }
+        if out.max_attempts == 0
+            || out.retry_base_secs == 0
+            || out.retry_max_secs < out.retry_base_secs
+        {
+            return Err(invalid(
+                "outbound.max_attempts",
+                "attempts and retry delays must be positive, retry_max_secs >= retry_base_secs",
+            ));
+        }
+        if out.timeout_secs == 0 {
+            return Err(invalid("outbound.timeout_secs", "must be positive"));
+        }
+        if let Some(name) = &out.from_name {
+            if name.chars().any(char::is_control) {
+                return Err(invalid(
+                    "outbound.from_name",
+                    "must not contain control characters",
+                ));
+            }
         }
         if self.api.max_body_size < 1024 {
             return Err(invalid("api.max_body_size", "must be at least 1024 bytes"));

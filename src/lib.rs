@@ -12,6 +12,7 @@ pub mod desk;
 pub mod fsutil;
 pub mod fuzzing;
 pub mod ingest;
+pub mod notify;
 pub mod server;
 pub mod smtp;
 pub mod store;

@@ -13,8 +13,10 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::desk::Desk;
+use crate::notify::transport::{Transport, TransportError};
+use crate::notify::OutboxWorker;
 use crate::smtp::{SessionSettings, SmtpLimits, SmtpListener};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, StoreSettings};
 use crate::tls::TlsError;
 
 /// How long sessions may take to finish their current transaction on shutdown.
@@ -38,6 +40,8 @@ pub enum ServeError {
         address: String,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Transport(#[from] TransportError),
     #[error("cannot write the admin token to {path}: {source}")]
     AdminToken {
         path: PathBuf,
@@ -52,6 +56,7 @@ pub struct Server {
     smtp: SmtpListener,
     api: crate::api::ApiListener,
     settings: Arc<SessionSettings>,
+    transport: Transport,
     /// The first admin token, when this start created it (shown once).
     pub new_admin_token: Option<String>,
 }
@@ -70,8 +75,14 @@ impl Server {
             crate::tls::certificate_paths(configured, &data_dir, &config.smtp.hostname)?;
         let acceptor = crate::tls::acceptor(&cert, &key)?;
 
+        let transport = crate::notify::transport::Transport::new(&config)?;
         let db_path = data_dir.join("mxdesk.redb");
-        let store = tokio::task::spawn_blocking(move || Store::open(&db_path))
+        let settings = StoreSettings {
+            message_id_domain: config.primary_domain().to_string(),
+            thank_you_per_hour: config.outbound.thank_you_per_hour,
+            max_participants: config.outbound.max_participants,
+        };
+        let store = tokio::task::spawn_blocking(move || Store::open(&db_path, settings))
             .await
             .map_err(|e| StoreError::Storage(e.to_string()))??;
         let preset = std::env::var("MXDESK_BOOTSTRAP_TOKEN")
@@ -120,6 +131,7 @@ impl Server {
             smtp,
             api,
             settings,
+            transport,
             new_admin_token,
         })
     }
@@ -152,6 +164,8 @@ impl Server {
             self.config.clone(),
         ));
         let api = tokio::spawn(crate::api::serve(self.api, api_state, shutdown.clone()));
+        let outbox = OutboxWorker::new(self.store.clone(), self.config.clone(), self.transport);
+        let outbox = tokio::spawn(outbox.run(shutdown.clone()));
         shutdown.cancelled().await;
         tracing::info!("shutting down");
         let _ = smtp.await;
@@ -163,6 +177,7 @@ impl Server {
             tracing::warn!("sessions still open after the grace period; closing anyway");
         }
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, api).await;
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, outbox).await;
         self.store.close(SHUTDOWN_GRACE).await;
         tracing::info!("stopped");
     }

@@ -18,7 +18,7 @@ fn parse_iid(iid: &str) -> Result<u64, ApiError> {
     iid.parse::<u64>().map_err(|_| ApiError::NotFound("Issue"))
 }
 
-async fn find(ctx: &Ctx<'_>, id: &str, iid: &str) -> Result<(Project, Ticket), ApiError> {
+pub async fn find(ctx: &Ctx<'_>, id: &str, iid: &str) -> Result<(Project, Ticket), ApiError> {
     let project = projects::find(ctx, id).await?;
     let number = parse_iid(iid)?;
     let project_id = project.id;
@@ -38,7 +38,11 @@ async fn author(ctx: &Ctx<'_>, user_id: u64) -> Result<Value, ApiError> {
     })
 }
 
-async fn issue_json(ctx: &Ctx<'_>, project: &Project, ticket: &Ticket) -> Result<Value, ApiError> {
+pub async fn issue_json(
+    ctx: &Ctx<'_>,
+    project: &Project,
+    ticket: &Ticket,
+) -> Result<Value, ApiError> {
     let author = author(ctx, ticket.author_id).await?;
     let (project_id, number) = (ticket.project_id, ticket.number);
     let notes = ctx
@@ -49,13 +53,66 @@ async fn issue_json(ctx: &Ctx<'_>, project: &Project, ticket: &Ticket) -> Result
         .iter()
         .filter(|n| n.kind != crate::store::NoteKind::System)
         .count();
-    Ok(json::issue(
-        &ctx.state.config,
-        project,
-        ticket,
-        &author,
-        user_notes,
-    ))
+    let mut value = json::issue(&ctx.state.config, project, ticket, &author, user_notes);
+    if let Value::Object(map) = &mut value {
+        map.insert(
+            "email_participants".into(),
+            Value::Array(participants_json(ticket)),
+        );
+    }
+    Ok(value)
+}
+
+/// mxdesk's view of a ticket's external participants.
+pub fn participants_json(ticket: &Ticket) -> Vec<Value> {
+    ticket
+        .participants
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "email": p.email,
+                "name": p.name,
+                "unsubscribed": p.unsubscribed,
+                "bouncing": p.bouncing,
+                "created_at": json::timestamp(p.added_at),
+            })
+        })
+        .collect()
+}
+
+/// GitLab's note JSON plus mxdesk's mail details.
+pub async fn note_json(
+    ctx: &Ctx<'_>,
+    ticket: &Ticket,
+    note: &crate::store::Note,
+) -> Result<Value, ApiError> {
+    let author = author(ctx, note.author_id).await?;
+    let mut value = json::note(ticket, note, &author);
+    if let Value::Object(map) = &mut value {
+        map.insert("sent_to".into(), serde_json::json!(note.sent_to));
+        map.insert("from_email".into(), serde_json::json!(note.from_email));
+        map.insert("threaded_by".into(), serde_json::json!(note.threaded_by));
+        map.insert(
+            "sender_mismatch".into(),
+            serde_json::json!(note.sender_mismatch),
+        );
+        let api = ctx.url(&format!(
+            "projects/{}/issues/{}",
+            ticket.project_id, ticket.number
+        ));
+        let attachments: Vec<Value> = note
+            .attachments
+            .iter()
+            .map(|a| {
+                serde_json::json!({
+                    "name": a.name, "content_type": a.content_type, "size": a.size,
+                    "url": format!("{api}/blobs/{}", a.sha256),
+                })
+            })
+            .collect();
+        map.insert("attachments".into(), Value::Array(attachments));
+    }
+    Ok(value)
 }
 
 pub async fn list(
@@ -123,8 +180,7 @@ pub async fn notes(
         .skip(page.offset() as usize)
         .take(page.per_page as usize)
     {
-        let author = author(ctx, note.author_id).await?;
-        items.push(json::note(&ticket, note, &author));
+        items.push(note_json(ctx, &ticket, note).await?);
     }
     let mut response = json_response(StatusCode::OK, &Value::Array(items));
     page.decorate(
@@ -187,6 +243,30 @@ pub async fn attachment(
     let attachment = index
         .checked_sub(1)
         .and_then(|i| ticket.attachments.get(i))
+        .ok_or(ApiError::NotFound("File"))?;
+    let bytes = blob(ctx, &attachment.sha256).await?;
+    Ok(download(bytes, &attachment.content_type, &attachment.name))
+}
+
+/// A blob referenced by the ticket or one of its notes (note attachments).
+pub async fn ticket_blob(
+    ctx: &Ctx<'_>,
+    id: &str,
+    iid: &str,
+    sha256: &str,
+) -> Result<Response<Full<Bytes>>, ApiError> {
+    let (_, ticket) = find(ctx, id, iid).await?;
+    let (project_id, number) = (ticket.project_id, ticket.number);
+    let notes = ctx
+        .state
+        .read(move |store| store.notes(project_id, number))
+        .await?;
+    let attachment = ticket
+        .attachments
+        .iter()
+        .chain(notes.iter().flat_map(|n| n.attachments.iter()))
+        .find(|a| a.sha256 == sha256)
+        .cloned()
         .ok_or(ApiError::NotFound("File"))?;
     let bytes = blob(ctx, &attachment.sha256).await?;
     Ok(download(bytes, &attachment.content_type, &attachment.name))

@@ -5,10 +5,13 @@
 mod error;
 mod issues;
 pub mod json;
+mod notes;
 mod pagination;
 mod projects;
+mod quick_actions;
 mod request;
 mod router;
+mod service_desk;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -122,7 +125,10 @@ async fn handle(state: Arc<ApiState>, request: Request<Incoming>) -> Response<Fu
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let span = tracing::info_span!("api", %method, %path);
-    match router::route(&state, request).instrument(span.clone()).await {
+    match router::route(&state, request)
+        .instrument(span.clone())
+        .await
+    {
         Ok(response) => response,
         Err(error) => {
             if let ApiError::Internal(detail) = &error {

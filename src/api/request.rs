@@ -104,6 +104,29 @@ impl Params {
         }
     }
 
+    /// A boolean parameter: `true`/`false`, or GitLab's `"true"`, `"1"` …
+    pub fn bool(&self, key: &'static str) -> Result<Option<bool>, ApiError> {
+        match self.values.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "t" => Ok(Some(true)),
+                "false" | "0" | "no" | "f" => Ok(Some(false)),
+                "" => Ok(None),
+                _ => Err(ApiError::BadRequest(format!("{key} is invalid"))),
+            },
+            Some(Value::Number(n)) if n.as_u64() == Some(0) || n.as_u64() == Some(1) => {
+                Ok(Some(n.as_u64() == Some(1)))
+            }
+            Some(_) => Err(ApiError::BadRequest(format!("{key} is invalid"))),
+        }
+    }
+
+    /// The raw JSON value of a parameter, for structured ones.
+    pub fn value(&self, key: &str) -> Option<&Value> {
+        self.values.get(key)
+    }
+
     /// An integer parameter, as a number or a numeric string.
     pub fn i64(&self, key: &'static str) -> Result<Option<i64>, ApiError> {
         match self.values.get(key) {

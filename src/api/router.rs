@@ -7,7 +7,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde_json::json;
 
 use super::request::{authenticate, json_response, Params};
-use super::{issues, json, projects, ApiError, ApiState};
+use super::{issues, json, notes, projects, service_desk, ApiError, ApiState};
 
 /// Routes one request.
 pub async fn route(
@@ -30,6 +30,14 @@ pub async fn route(
 
     if segments == ["healthz"] {
         return Ok(json_response(StatusCode::OK, &json!({ "status": "ok" })));
+    }
+    // The unsubscribe link in every mail: no token, the secret is in the URL.
+    if let ["-", "sent_notifications", token, "unsubscribe"] = segments.as_slice() {
+        return match method {
+            Method::GET | Method::HEAD => service_desk::unsubscribe_page(state, token).await,
+            Method::POST => service_desk::unsubscribe_confirm(state, token).await,
+            _ => Err(ApiError::MethodNotAllowed),
+        };
     }
     let ["api", "v4", rest @ ..] = segments.as_slice() else {
         return Err(ApiError::NoRoute);
@@ -67,6 +75,40 @@ pub async fn route(
         (Method::GET, ["projects", id, "issues", iid, "raw_message"]) => {
             issues::raw_message(&ctx, id, iid).await
         }
+        (Method::GET, ["projects", id, "issues", iid, "blobs", sha]) => {
+            issues::ticket_blob(&ctx, id, iid, sha).await
+        }
+        (Method::POST, ["projects", id, "issues", iid, "notes"]) => {
+            params
+                .merge_body(request, state.config.api.max_body_size)
+                .await?;
+            notes::create(&ctx, id, iid, &params).await
+        }
+        (Method::PUT, ["projects", id, "issues", iid]) => {
+            params
+                .merge_body(request, state.config.api.max_body_size)
+                .await?;
+            notes::update_issue(&ctx, id, iid, &params).await
+        }
+        (Method::GET, ["projects", id, "issues", iid, "email_participants"]) => {
+            notes::list_participants(&ctx, id, iid).await
+        }
+        (Method::POST, ["projects", id, "issues", iid, "email_participants"]) => {
+            params
+                .merge_body(request, state.config.api.max_body_size)
+                .await?;
+            notes::add_participant(&ctx, id, iid, &params).await
+        }
+        (Method::DELETE, ["projects", id, "issues", iid, "email_participants", email]) => {
+            notes::remove_participant(&ctx, id, iid, email).await
+        }
+        (Method::GET, ["projects", id, "service_desk"]) => service_desk::get(&ctx, id).await,
+        (Method::PUT, ["projects", id, "service_desk"]) => {
+            params
+                .merge_body(request, state.config.api.max_body_size)
+                .await?;
+            service_desk::update(&ctx, id, &params).await
+        }
         (_, ["user"])
         | (_, ["projects"])
         | (_, ["projects", _])
@@ -74,7 +116,11 @@ pub async fn route(
         | (_, ["projects", _, "issues", _])
         | (_, ["projects", _, "issues", _, "notes"])
         | (_, ["projects", _, "issues", _, "attachments", _])
-        | (_, ["projects", _, "issues", _, "raw_message"]) => Err(ApiError::MethodNotAllowed),
+        | (_, ["projects", _, "issues", _, "raw_message"])
+        | (_, ["projects", _, "issues", _, "blobs", _])
+        | (_, ["projects", _, "issues", _, "email_participants"])
+        | (_, ["projects", _, "issues", _, "email_participants", _])
+        | (_, ["projects", _, "service_desk"]) => Err(ApiError::MethodNotAllowed),
         _ => Err(ApiError::NoRoute),
     }
 }

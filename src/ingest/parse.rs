@@ -8,6 +8,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use mail_parser::{MessageParser, MimeHeaders};
 use thiserror::Error;
 
+use super::classify::{classify, delivery_report, Classification, DeliveryReport};
 use super::text::sanitize_header_text;
 use crate::store::{sha256_hex, NewAttachment};
 
@@ -54,17 +55,49 @@ pub struct ParsedMessage {
     /// Message-ID, or `sha256:<hex>` of the bytes when there is none.
     pub dedup_key: String,
     pub attachments: Vec<NewAttachment>,
+    /// Only the new text of a reply (quotes and signatures cut).
+    pub reply_text: String,
+    pub in_reply_to: Vec<String>,
+    pub references: Vec<String>,
+    /// To, Cc and Delivered-To addresses with display names, lower-cased.
+    pub addressed_to: Vec<(String, Option<String>)>,
+    /// `[path#N]` in the subject.
+    pub subject_reference: Option<(String, u64)>,
+    pub classification: Classification,
+    pub delivery_report: Option<DeliveryReport>,
+}
+
+/// Who sent the message, as far as classification needs to know.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Origin<'a> {
+    /// SMTP `MAIL FROM`, `""` for the null sender.
+    pub envelope_sender: &'a str,
+    /// Domains of the Message-IDs mxdesk generates (loop detection).
+    pub own_domains: &'a [String],
 }
 
 /// Parses `raw` (the message as the client sent it, ending in CRLF).
 pub fn parse_message(raw: &[u8], limits: IngestLimits) -> Result<ParsedMessage, IngestError> {
-    catch_unwind(AssertUnwindSafe(|| parse_unguarded(raw, limits))).unwrap_or_else(|_| {
+    parse_message_from(raw, limits, Origin::default())
+}
+
+/// Parses `raw` and classifies it knowing who sent it.
+pub fn parse_message_from(
+    raw: &[u8],
+    limits: IngestLimits,
+    origin: Origin<'_>,
+) -> Result<ParsedMessage, IngestError> {
+    catch_unwind(AssertUnwindSafe(|| parse_unguarded(raw, limits, origin))).unwrap_or_else(|_| {
         tracing::warn!("mail-parser panicked; message refused");
         Err(IngestError::Unparseable)
     })
 }
 
-fn parse_unguarded(raw: &[u8], limits: IngestLimits) -> Result<ParsedMessage, IngestError> {
+fn parse_unguarded(
+    raw: &[u8],
+    limits: IngestLimits,
+    origin: Origin<'_>,
+) -> Result<ParsedMessage, IngestError> {
     let message = MessageParser::default()
         .parse(raw)
         .ok_or(IngestError::Unparseable)?;
@@ -94,6 +127,14 @@ fn parse_unguarded(raw: &[u8], limits: IngestLimits) -> Result<ParsedMessage, In
         description.truncate(cut);
     }
     let description = description.trim_end().to_string();
+    let reply_text = if message.text_body_count() == 0 && message.html_body_count() > 0 {
+        message
+            .body_html(0)
+            .map(|html| super::trim::trim_html_reply(&html))
+            .unwrap_or_default()
+    } else {
+        super::trim::trim_reply(&description)
+    };
 
     let sender = message.from().and_then(|a| a.first());
     let from_address = sender
@@ -143,7 +184,63 @@ fn parse_unguarded(raw: &[u8], limits: IngestLimits) -> Result<ParsedMessage, In
         })
         .collect();
 
+    let ids = |value: &mail_parser::HeaderValue<'_>| -> Vec<String> {
+        value
+            .as_text_list()
+            .map(|list| {
+                list.iter()
+                    .filter_map(|id| clean_message_id(id))
+                    .take(100)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let in_reply_to = ids(message.in_reply_to());
+    let references = ids(message.references());
+    let mut addressed_to = Vec::new();
+    for address in message.to().into_iter().chain(message.cc()).chain(
+        message
+            .header_values(mail_parser::HeaderName::DeliveredTo)
+            .filter_map(|h| h.as_address()),
+    ) {
+        for addr in address.iter().take(200) {
+            if let Some(email) = addr
+                .address()
+                .filter(|a| crate::address::parse(a).is_some())
+            {
+                let name = addr
+                    .name()
+                    .map(|n| sanitize_header_text(n, 255))
+                    .filter(|n| !n.is_empty());
+                addressed_to.push((email.trim().to_lowercase(), name));
+            }
+        }
+    }
+    // Delivered-To is usually a bare address, which mail-parser keeps as text.
+    for value in message.header_values(mail_parser::HeaderName::DeliveredTo) {
+        if let Some(text) = value.as_text() {
+            let text = text
+                .trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_lowercase();
+            if crate::address::parse(&text).is_some() {
+                addressed_to.push((text, None));
+            }
+        }
+    }
+    let subject_reference = subject_reference(&title);
+    let classification = classify(origin.envelope_sender, &message, origin.own_domains);
+    let delivery_report = delivery_report(&message);
+
     Ok(ParsedMessage {
+        reply_text,
+        in_reply_to,
+        references,
+        addressed_to,
+        subject_reference,
+        classification,
+        delivery_report,
         title,
         description,
         from_address,
@@ -154,8 +251,53 @@ fn parse_unguarded(raw: &[u8], limits: IngestLimits) -> Result<ParsedMessage, In
     })
 }
 
+fn clean_message_id(id: &str) -> Option<String> {
+    let id: String = id
+        .chars()
+        .filter(|c| c.is_ascii_graphic() && *c != '<' && *c != '>')
+        .take(998)
+        .collect();
+    (!id.is_empty()).then_some(id)
+}
+
+/// Finds the last `[path#N]` in a subject: how a reply that lost its
+/// threading headers can still name its ticket.
+pub fn subject_reference(subject: &str) -> Option<(String, u64)> {
+    let mut found = None;
+    let mut rest = subject;
+    while let Some(open) = rest.find('[') {
+        let after = &rest[open + 1..];
+        let Some(close) = after.find(']') else { break };
+        let inner = &after[..close];
+        if let Some((path, number)) = inner.rsplit_once('#') {
+            let path = path.rsplit('/').next().unwrap_or(path);
+            if crate::address::is_valid_project_path(&path.to_ascii_lowercase()) {
+                if let Ok(number) = number.parse::<u64>() {
+                    found = Some((path.to_ascii_lowercase(), number));
+                }
+            }
+        }
+        rest = &after[close + 1..];
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn subject_references() {
+        assert_eq!(
+            super::subject_reference("Re: Printer [acme#12]"),
+            Some(("acme".into(), 12))
+        );
+        assert_eq!(
+            super::subject_reference("[x] Re: [desk/Acme#3] again"),
+            Some(("acme".into(), 3))
+        );
+        assert_eq!(super::subject_reference("no [ref#] here"), None);
+        assert_eq!(super::subject_reference("[[[#"), None);
+    }
+
     use super::*;
 
     const MULTIPART: &str = concat!(

@@ -9,6 +9,7 @@
 //! - reads use MVCC read transactions and never block the writer.
 
 pub mod model;
+mod ops;
 pub mod tables;
 mod writer;
 
@@ -20,8 +21,12 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 pub use model::*;
+pub use ops::outbox::AttemptResult;
 use tables::*;
-pub use writer::{NewAttachment, NewMail, WriteOp, WriteOutcome};
+pub use writer::{
+    Bounce, DeliveryOutcome, MailTarget, NewAttachment, NewMail, NoteChange, NoteOutcome,
+    StateEvent, StoreSettings, WriteOp, WriteOutcome,
+};
 
 /// Why a store operation failed.
 #[derive(Debug, Error)]
@@ -44,6 +49,20 @@ pub enum StoreError {
     /// The project path is reserved for mxdesk's own addresses.
     #[error("path {0} is reserved")]
     PathReserved(String),
+    /// The record a change refers to does not exist.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+}
+
+impl StoreError {
+    /// A refusal of one job (nothing written), as opposed to a failure of
+    /// the whole transaction.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            StoreError::PathTaken(_) | StoreError::PathReserved(_) | StoreError::NotFound(_)
+        )
+    }
 }
 
 macro_rules! storage_from {
@@ -76,6 +95,8 @@ pub struct Store {
     /// path → project id for projects known to exist. Projects are never
     /// deleted or renamed today; whatever adds that must evict here.
     project_ids: Arc<std::sync::RwLock<std::collections::HashMap<String, u64>>>,
+    /// Notified after a commit that queued outbound mail.
+    outbox_wakeup: Arc<tokio::sync::Notify>,
 }
 
 /// One page of tickets plus the total matching count (for `X-Total`).
@@ -112,15 +133,17 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(
 impl Store {
     /// Opens (or creates) the database at `path`, migrates it, makes sure the
     /// built-in users and admin project exist, and starts the writer thread.
-    pub fn open(path: &Path) -> Result<Store, StoreError> {
+    pub fn open(path: &Path, settings: StoreSettings) -> Result<Store, StoreError> {
         let db = Database::builder().create(path)?;
         initialise(&db)?;
         let db = Arc::new(db);
-        let writer = writer::spawn(db.clone())?;
+        let outbox_wakeup = Arc::new(tokio::sync::Notify::new());
+        let writer = writer::spawn(db.clone(), settings, outbox_wakeup.clone())?;
         Ok(Store {
             db,
             writer,
             project_ids: Default::default(),
+            outbox_wakeup,
         })
     }
 
@@ -128,6 +151,64 @@ impl Store {
     /// after the transaction that holds it has durably committed.
     pub async fn write(&self, op: WriteOp) -> Result<WriteOutcome, StoreError> {
         self.writer.submit(op).await
+    }
+
+    /// Woken whenever a commit queued outbound mail.
+    pub fn outbox_wakeup(&self) -> Arc<tokio::sync::Notify> {
+        self.outbox_wakeup.clone()
+    }
+
+    /// Outbound mails due at `now` (oldest first, at most `limit`), and the
+    /// earliest due time of the rest, so the worker knows when to wake.
+    pub fn due_outbox(
+        &self,
+        now: i64,
+        limit: usize,
+    ) -> Result<(Vec<OutboxMail>, Option<i64>), StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(OUTBOX)?;
+        let mut due = Vec::new();
+        let mut next: Option<i64> = None;
+        for row in table.iter()? {
+            let (_, v) = row?;
+            let mail: OutboxMail = decode("outbox", v.value())?;
+            if mail.next_attempt_at <= now && due.len() < limit {
+                due.push(mail);
+            } else {
+                next = Some(next.map_or(mail.next_attempt_at, |n| n.min(mail.next_attempt_at)));
+            }
+        }
+        Ok((due, next))
+    }
+
+    /// One note of a ticket.
+    pub fn note(&self, project_id: u64, number: u64, seq: u64) -> Result<Option<Note>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(NOTES)?;
+        match table.get((project_id, number, seq))? {
+            Some(v) => Ok(Some(decode("notes", v.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The ticket a reply token belongs to.
+    pub fn ticket_by_token(&self, token: &str) -> Result<Option<Ticket>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let tokens = txn.open_table(REPLY_TOKENS)?;
+        let Some((project_id, number)) = tokens.get(token)?.map(|v| v.value()) else {
+            return Ok(None);
+        };
+        let table = txn.open_table(TICKETS)?;
+        match table.get((project_id, number))? {
+            Some(v) => Ok(Some(decode("tickets", v.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Whether a reply token exists (RCPT-time check for reply addresses).
+    pub fn reply_token_exists(&self, token: &str) -> Result<bool, StoreError> {
+        let txn = self.db.begin_read()?;
+        Ok(txn.open_table(REPLY_TOKENS)?.get(token)?.is_some())
     }
 
     /// Closes the database cleanly: once every other clone of this store is
@@ -214,7 +295,12 @@ impl Store {
     /// the SMTP hot path (every RCPT) does not open a read transaction.
     pub fn project_id_by_path(&self, path: &str) -> Result<Option<u64>, StoreError> {
         let path = path.to_ascii_lowercase();
-        if let Some(id) = self.project_ids.read().ok().and_then(|m| m.get(&path).copied()) {
+        if let Some(id) = self
+            .project_ids
+            .read()
+            .ok()
+            .and_then(|m| m.get(&path).copied())
+        {
             return Ok(Some(id));
         }
         let found = {
@@ -391,6 +477,9 @@ fn initialise(db: &Database) -> Result<(), StoreError> {
         txn.open_table(MESSAGE_IDS)?;
         txn.open_table(EVENTS)?;
         txn.open_table(API_TOKENS)?;
+        txn.open_table(REPLY_TOKENS)?;
+        txn.open_table(OUTBOX)?;
+        txn.open_table(THANK_YOU_LOG)?;
         let mut users = txn.open_table(USERS)?;
         let now = now_millis();
         if users.get(SUPPORT_BOT_ID)?.is_none() {
@@ -424,6 +513,7 @@ fn initialise(db: &Database) -> Result<(), StoreError> {
                 path: ADMIN_PROJECT_PATH.into(),
                 confidential_by_default: true,
                 created_at: now,
+                service_desk: ServiceDeskSettings::default(),
             };
             paths.insert(ADMIN_PROJECT_PATH, id)?;
             txn.open_table(PROJECTS)?

@@ -14,6 +14,69 @@ pub struct Project {
     #[serde(default = "default_true")]
     pub confidential_by_default: bool,
     pub created_at: i64,
+    /// Service desk settings and templates (GitLab's service desk settings).
+    #[serde(default)]
+    pub service_desk: ServiceDeskSettings,
+}
+
+/// Per-project service desk behaviour, editable through the API.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ServiceDeskSettings {
+    /// Display name on outgoing mail; the address is the project's.
+    #[serde(default)]
+    pub outgoing_name: Option<String>,
+    /// A participant's reply reopens a closed ticket.
+    #[serde(default = "default_true")]
+    pub reopen_issue_on_external_participant_note: bool,
+    /// To/Cc addresses of the opening mail become participants.
+    #[serde(default = "default_true")]
+    pub add_external_participants_from_cc: bool,
+    /// Mail participants when the ticket is closed.
+    #[serde(default)]
+    pub send_close_email: bool,
+    /// Overrides of the built-in templates, by name (`thank_you`, `new_note`,
+    /// `new_participant`, `close`).
+    #[serde(default)]
+    pub templates: std::collections::BTreeMap<String, MailTemplate>,
+}
+
+impl Default for ServiceDeskSettings {
+    fn default() -> Self {
+        ServiceDeskSettings {
+            outgoing_name: None,
+            reopen_issue_on_external_participant_note: true,
+            add_external_participants_from_cc: true,
+            send_close_email: false,
+            templates: Default::default(),
+        }
+    }
+}
+
+/// A mail template: placeholders like `%{ISSUE_ID}` are filled at send time.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MailTemplate {
+    #[serde(default)]
+    pub subject: Option<String>,
+    pub text: String,
+    #[serde(default)]
+    pub html: Option<String>,
+}
+
+/// An external (mail-only) participant of a ticket.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Participant {
+    /// Lower-cased address.
+    pub email: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Hex of 16 random bytes: `reply+<token>@domain`, and the unsubscribe key.
+    pub reply_token: String,
+    #[serde(default)]
+    pub unsubscribed: bool,
+    /// A delivery status notification said mail to it fails.
+    #[serde(default)]
+    pub bouncing: bool,
+    pub added_at: i64,
 }
 
 fn default_true() -> bool {
@@ -61,6 +124,14 @@ pub struct Ticket {
     pub created_at: i64,
     pub updated_at: i64,
     pub closed_at: Option<i64>,
+    /// External participants; the reporter first.
+    #[serde(default)]
+    pub participants: Vec<Participant>,
+    /// Message-IDs of the thread, oldest first (capped), for `References`.
+    #[serde(default)]
+    pub thread_message_ids: Vec<String>,
+    #[serde(default)]
+    pub closed_by: Option<u64>,
 }
 
 /// What kind of note this is; only `Email` and `Public` are ever mailed.
@@ -81,6 +152,57 @@ pub struct Note {
     pub kind: NoteKind,
     pub author_id: u64,
     pub body: String,
+    pub created_at: i64,
+    #[serde(default)]
+    pub updated_at: Option<i64>,
+    /// For notes that came by mail: the external sender.
+    #[serde(default)]
+    pub from_email: Option<String>,
+    /// Which threading rule attached this mail to the ticket.
+    #[serde(default)]
+    pub threaded_by: Option<String>,
+    /// The mail came through a participant's reply address but from another sender.
+    #[serde(default)]
+    pub sender_mismatch: bool,
+    /// Addresses this note was (queued to be) mailed to.
+    #[serde(default)]
+    pub sent_to: Vec<String>,
+    #[serde(default)]
+    pub message_id: Option<String>,
+    #[serde(default)]
+    pub raw_message_sha256: Option<String>,
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
+}
+
+/// Why an outbound mail is sent.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxKind {
+    ThankYou,
+    NewNote,
+    NewParticipant,
+    Close,
+}
+
+/// One outbound mail to one recipient, written in the same transaction as
+/// its cause and composed when it is sent (so templates and tokens are current).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OutboxMail {
+    pub id: u64,
+    pub kind: OutboxKind,
+    pub project_id: u64,
+    pub ticket_number: u64,
+    /// The note being mailed (NewNote).
+    #[serde(default)]
+    pub note_seq: Option<u64>,
+    pub recipient: String,
+    /// Fixed at enqueue time so retries keep the same Message-ID.
+    pub message_id: String,
+    pub attempts: u32,
+    pub next_attempt_at: i64,
+    #[serde(default)]
+    pub last_error: Option<String>,
     pub created_at: i64,
 }
 

@@ -31,3 +31,9 @@ pub const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 pub const USERS: TableDefinition<u64, &[u8]> = TableDefinition::new("users");
 /// sha256(token) → [`super::model::ApiToken`].
 pub const API_TOKENS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("api_tokens");
+/// reply token → (project id, ticket number); the participant is found on the ticket.
+pub const REPLY_TOKENS: TableDefinition<&str, (u64, u64)> = TableDefinition::new("reply_tokens");
+/// outbox id → [`super::model::OutboxMail`] still to be delivered.
+pub const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
+/// lower-cased sender → MessagePack list of recent thank-you times (rate limit).
+pub const THANK_YOU_LOG: TableDefinition<&str, &[u8]> = TableDefinition::new("thank_you_log");
