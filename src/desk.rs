@@ -95,25 +95,19 @@ impl Desk {
     /// Builds the store's view of a parsed message.
     fn new_mail(&self, parsed: ParsedMessage, raw: Vec<u8>, mail_from: &str) -> NewMail {
         let mut header_tokens = Vec::new();
-        let mut copied = Vec::new();
+        let mut copied: Vec<(String, Option<String>)> = Vec::new();
         for (address, name) in &parsed.addressed_to {
             match crate::address::parse(address) {
                 Some(a) if self.is_our_domain(&a.domain) => {
-                    if a.mailbox == REPLY_MAILBOX {
-                        if let Some(token) = a.tag.filter(|t| is_token_syntax(t)) {
-                            header_tokens.push(token);
-                        }
-                    }
+                    let token = a
+                        .tag
+                        .filter(|t| a.mailbox == REPLY_MAILBOX && is_token_syntax(t));
+                    header_tokens.extend(token);
                 }
-                Some(_) => {
-                    if !copied
-                        .iter()
-                        .any(|(c, _): &(String, Option<String>)| c == address)
-                    {
-                        copied.push((address.clone(), name.clone()));
-                    }
+                Some(_) if !copied.iter().any(|(c, _)| c == address) => {
+                    copied.push((address.clone(), name.clone()));
                 }
-                None => {}
+                _ => {}
             }
         }
         let reporter_email = parsed

@@ -110,7 +110,14 @@ pub fn address(data: &[u8]) {
     }
     // Every peer-supplied value of the trace header is untrusted: none may
     // add a line to the header.
-    let header = trace_header(&text, &text, &text, &text, data.len() % 2 == 0, "date");
+    let header = trace_header(
+        &text,
+        &text,
+        &text,
+        &text,
+        data.len().is_multiple_of(2),
+        "date",
+    );
     assert_eq!(
         header.matches("\r\n").count(),
         3,
@@ -282,8 +289,10 @@ impl Harness {
             .enable_all()
             .build()
             .expect("ok: building the fuzzing runtime is setup, not input handling");
-        let mut config = Config::default();
-        config.domains = vec![DOMAIN.to_string()];
+        let mut config = Config {
+            domains: vec![DOMAIN.to_string()],
+            ..Config::default()
+        };
         config.smtp.hostname = format!("mx.{DOMAIN}");
         config.smtp.max_message_size = MAX_MESSAGE_SIZE;
         let config = Arc::new(config);

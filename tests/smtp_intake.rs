@@ -1343,3 +1343,35 @@ fn encoded_crlf_in_the_subject_cannot_inject_headers() {
     );
     assert!(title.starts_with("Invoice"), "{title:?}");
 }
+
+#[test]
+fn a_session_that_keeps_delivering_is_not_cut_off_by_refused_recipients() {
+    // A refused recipient is a well-formed command with a policy answer,
+    // not client misbehaviour: a relay forwarding a list with one stale
+    // address per message must be able to keep its session (default limit:
+    // 10 bad commands).
+    let server = TestServer::start();
+    server.create_project("acme");
+    let mut client = ehlo(&server);
+    for n in 1..=12 {
+        client.expect("MAIL FROM:<list@example.org>", 250);
+        let reply = client.cmd(&format!("RCPT TO:<left-the-company-{n}@desk.test>"));
+        assert!(reply.is(550, "5.1.1"), "message {n}: {reply}");
+        let reply = client.cmd("RCPT TO:<acme@desk.test>");
+        assert!(
+            reply.is(250, "2.1.5"),
+            "message {n}: valid recipient after a refused one got {reply}"
+        );
+        client.expect("DATA", 354);
+        client
+            .send_raw(&dot_stuff(&simple_message(
+                &format!("list {n}"),
+                &format!("list-{n}@example.org"),
+                "x",
+            )))
+            .expect("send");
+        let reply = client.reply();
+        assert!(reply.is(250, "2.0.0"), "message {n}: {reply}");
+    }
+    assert_eq!(server.all_issues("acme").len(), 12);
+}

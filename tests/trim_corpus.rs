@@ -8,11 +8,18 @@ use std::path::{Path, PathBuf};
 
 use mxdesk::ingest::trim::{trim_html_reply, trim_reply};
 
-/// Minimum pass rates, set just below the rates achieved (see the report
-/// printed by each test). Raise them when the trimmer improves.
-const MIN_EMAIL_REPLY_TRIMMER: f64 = 0.0;
-const MIN_TALON_STANDARD: f64 = 0.0;
-const MIN_TALON_HTML: f64 = 0.0;
+/// Minimum pass rates, at the rates achieved (one more failure fails the
+/// test). Raise them when the trimmer improves. The known failures are
+/// deliberate policy differences:
+/// - email_reply_trimmer 63/64: `spam_1` is nothing but nested quotes and
+///   expects an empty result; mxdesk never drops a whole message.
+/// - talon standard 10/12: talon keeps signatures and footers, mxdesk cuts
+///   them, so `iphone` ("Sent from my iPhone") and `sparrow` (`-- ` signature)
+///   come out as just "Hello".
+/// - talon html 9/9.
+const MIN_EMAIL_REPLY_TRIMMER: f64 = 0.98;
+const MIN_TALON_STANDARD: f64 = 0.83;
+const MIN_TALON_HTML: f64 = 1.0;
 
 fn corpora() -> PathBuf {
     let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpora"));
@@ -145,4 +152,48 @@ fn talon_html_replies() {
         rate >= MIN_TALON_HTML,
         "talon html_replies pass rate {rate:.3} fell below {MIN_TALON_HTML}"
     );
+}
+
+/// Every message in the shared corpora (MIME torture tests, bounces, 1 MB
+/// stress inputs) goes through both trimmers without a panic and in bounded
+/// time: bodies are untrusted.
+#[test]
+fn every_corpus_message_trims_without_panic() {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(&corpora(), &mut files);
+    files.sort();
+    let started = std::time::Instant::now();
+    let mut checked = 0;
+    for file in &files {
+        let Ok(raw) = fs::read(file) else {
+            continue;
+        };
+        let as_text = String::from_utf8_lossy(&raw);
+        let _ = trim_reply(&as_text);
+        let _ = trim_html_reply(&as_text);
+        if let Some(message) = mail_parser::MessageParser::default().parse(&raw) {
+            if let Some(text) = message.body_text(0) {
+                let _ = trim_reply(&text);
+            }
+            if let Some(html) = message.body_html(0) {
+                let _ = trim_html_reply(&html);
+            }
+        }
+        checked += 1;
+    }
+    println!("trimmed {checked} corpus files in {:?}", started.elapsed());
+    assert!(checked > 100, "only {checked} corpus files found");
 }

@@ -18,7 +18,7 @@ const MAX_NOTE_CHARS: usize = 1_000_000;
 
 async fn apply(ctx: &Ctx<'_>, change: NoteChange) -> Result<NoteOutcome, ApiError> {
     match ctx.state.store.write(WriteOp::ChangeTicket(change)).await? {
-        WriteOutcome::TicketChanged(outcome) => Ok(outcome),
+        WriteOutcome::TicketChanged(outcome) => Ok(*outcome),
         _ => Err(ApiError::Internal("unexpected write outcome".into())),
     }
 }

@@ -784,7 +784,10 @@ fn select_reply<'a>(lines: &[&'a str], kinds: &[Kind]) -> Vec<&'a str> {
     items.into_iter().map(|(line, _)| line).collect()
 }
 
-/// Index of the first line after the history that opens the message.
+/// Index of the first line after the history that opens the message: a
+/// marker or header block there is dropped, and so is a single quote block
+/// right below it when the sender's text follows (a reply typed below the
+/// quote, as Thunderbird users do).
 fn leading_history_end(items: &[(&str, Kind)]) -> usize {
     let n = items.len();
     let mut start = 0;
@@ -805,7 +808,14 @@ fn leading_history_end(items: &[(&str, Kind)]) -> usize {
         }
         let quote_follows = items[q..r].iter().any(|(_, k)| *k == Kind::Quote);
         let text_after = items[r..].iter().any(|(_, k)| *k == Kind::Text);
-        start = if quote_follows && text_after { r } else { q };
+        // More quotes below mean an interleaved reply: its first quote is
+        // the context of the first answer, so it stays.
+        let interleaved = items[r..].iter().any(|(_, k)| *k == Kind::Quote);
+        start = if quote_follows && text_after && !interleaved {
+            r
+        } else {
+            q
+        };
     }
 }
 
@@ -898,6 +908,7 @@ pub fn html_to_text(html: &str) -> String {
     let mut w = TextWriter::default();
     // (tag name, nesting depth) of a subtree being skipped.
     let mut skipping: Option<(String, usize)> = None;
+    let mut unclosed = [false; RAW_TAGS.len()];
     let mut i = 0;
     while i < len {
         if bytes[i] == b'<' {
@@ -926,12 +937,22 @@ pub fn html_to_text(html: &str) -> String {
                         }
                         continue;
                     }
-                    if !tag.closing
-                        && matches!(tag.name.as_str(), "style" | "script" | "head" | "title")
-                    {
+                    let raw_slot = RAW_TAGS.iter().position(|t| *t == tag.name);
+                    if let (false, Some(slot)) = (tag.closing, raw_slot) {
+                        // Skip the content up to the closing tag. Once that
+                        // tag is known to be missing, don't search again
+                        // (repeated unclosed tags would be quadratic).
                         let close = format!("</{}", tag.name);
-                        if let Some(p) = lower[i..].find(&close) {
-                            i = lower[i + p..].find('>').map_or(len, |q| i + p + q + 1);
+                        let found = if unclosed[slot] {
+                            None
+                        } else {
+                            lower[i..].find(&close)
+                        };
+                        match found {
+                            Some(p) => {
+                                i = lower[i + p..].find('>').map_or(len, |q| i + p + q + 1);
+                            }
+                            None => unclosed[slot] = true,
                         }
                         continue;
                     }
@@ -959,6 +980,10 @@ pub fn html_to_text(html: &str) -> String {
     }
     w.finish()
 }
+
+/// Elements whose content is never shown, skipped up to their closing tag
+/// (an unclosed one is ignored rather than swallowing the message).
+const RAW_TAGS: [&str; 4] = ["style", "script", "head", "title"];
 
 struct Tag {
     name: String,
@@ -1158,6 +1183,8 @@ const BLOCK_TAGS: &[&str] = &[
     "tfoot",
 ];
 
+const MAX_QUOTE_PREFIX: usize = 8;
+
 /// Accumulates text the way a browser lays it out, roughly: white space
 /// collapses outside `<pre>`, block elements break lines, lines inside
 /// `<blockquote>` get `>` prefixes.
@@ -1174,11 +1201,17 @@ struct TextWriter {
 }
 
 impl TextWriter {
+    /// The `>` prefix of a line, capped so that hostile nesting cannot
+    /// multiply the size of the output.
+    fn push_quote_prefix(&mut self) {
+        for _ in 0..self.quote_depth.min(MAX_QUOTE_PREFIX) {
+            self.out.push('>');
+        }
+    }
+
     fn start_line(&mut self) {
         if !self.line_started {
-            for _ in 0..self.quote_depth {
-                self.out.push('>');
-            }
+            self.push_quote_prefix();
             if self.quote_depth > 0 {
                 self.out.push(' ');
             }
@@ -1187,10 +1220,8 @@ impl TextWriter {
     }
 
     fn newline(&mut self) {
-        if !self.line_started && self.quote_depth > 0 {
-            for _ in 0..self.quote_depth {
-                self.out.push('>');
-            }
+        if !self.line_started {
+            self.push_quote_prefix();
         }
         self.out.push('\n');
         self.line_started = false;
@@ -1381,6 +1412,403 @@ fn decode_entity(name: &str) -> Option<char> {
 mod tests {
     use super::*;
 
+    fn trims_to(input: &str, expected: &str) {
+        assert_eq!(trim_reply(input), expected, "input:\n{input}");
+    }
+
+    // --- normalisation and the never-empty rule ---
+
     #[test]
-    fn placeholder() {}
+    fn normalizes_line_endings_and_outer_blank_lines() {
+        trims_to("\r\n\r\nHello\r\nworld  \r\n\r\n", "Hello\nworld");
+        trims_to("a\r\r\nb\rc", "a\nb\nc");
+    }
+
+    #[test]
+    fn keeps_plain_text_and_indentation() {
+        trims_to("    code first\n\n- A\n- B", "    code first\n\n- A\n- B");
+    }
+
+    #[test]
+    fn never_returns_nothing() {
+        trims_to("> only a quote", "> only a quote");
+        trims_to(
+            "On Mon, Feb 1, 2016 at 4:58 AM, X <x@y.z> wrote:",
+            "On Mon, Feb 1, 2016 at 4:58 AM, X <x@y.z> wrote:",
+        );
+        trims_to("Sent from my iPhone", "Sent from my iPhone");
+        assert_eq!(trim_reply(""), "");
+        assert_eq!(trim_reply(" \n\t\n"), "");
+    }
+
+    // --- quotes ---
+
+    #[test]
+    fn cuts_a_quote_ending_the_message() {
+        trims_to("Thanks!\n\n> old text\n>\n> more", "Thanks!");
+        trims_to("Thanks!\n> Subject: x\n> From: y", "Thanks!");
+    }
+
+    #[test]
+    fn keeps_a_quote_followed_by_the_answer() {
+        trims_to("> question?\n\nanswer", "> question?\n\nanswer");
+    }
+
+    #[test]
+    fn named_quote_prefixes_are_quotes() {
+        assert!(is_quote_line("C> text"));
+        assert!(is_quote_line("Richard> text"));
+        assert!(is_quote_line("   > text"));
+        assert!(!is_quote_line("<<sent by galaxy>>"));
+        assert!(!is_quote_line("a -> b"));
+    }
+
+    // --- attribution lines ---
+
+    #[test]
+    fn english_attribution_and_quote() {
+        trims_to(
+            "Hello\n\nOn Mon, Apr 2, 2012 at 6:26 PM, Megan <x@gmail.com> wrote:\n\n> Hi",
+            "Hello",
+        );
+    }
+
+    #[test]
+    fn attribution_wrapped_over_lines() {
+        trims_to(
+            "Sure.\n\nOn Thu, Jun 20, 2013 at 4:18 PM, matt via Meta <\ninfo@example.org> wrote:\n\n> question",
+            "Sure.",
+        );
+        trims_to(
+            "One\n\nOn Thu, 31 Mar 2016 at 11:16 Some One\n\n<\nmailto:Some One <a@b.c>\n> wrote:\n\nTwo",
+            "One",
+        );
+    }
+
+    #[test]
+    fn attributions_in_other_languages() {
+        let cases = [
+            "Am 03.02.2016 3:35 nachm. schrieb Max <noreply@example.org>:",
+            "Max <max@example.org> schrieb am Fr., 28.\nApr. 2017 um 11:53 Uhr:",
+            "Le 4 janv. 2016 19:03, \"Neil\"\n<info@example.org>\na écrit :",
+            "El jueves, 21 de noviembre de 2013, coding escribió:",
+            "Op 16 aug. 2014 05:13 schreef \"coding\" <info@example.org> het\nvolgende geschreven:",
+            "Il 26 marzo 2016 alle 13.16 Sam <info@example.org> ha scritto:",
+            "23 mar 2017 21:25 \"Neil\" <meta@example.org> napisał(a):",
+            "Em 2 de fevereiro de 2015 10:58, discourse <\ninfo@example.org> escreveu:",
+            "понедельник, 6 октября 2014 г. пользователь lidel написал:",
+            "30 серп. 2016 р. 20:45 \"Arpit\" <no-reply@example.com> пише:",
+            "Den 15. jun. 2016 kl. 20.42 skrev Jeff <info@example.org>:",
+            "在 2016年12月12日，下午8:45，Erlend <meta@example.org> 写道：",
+            "Some One <info@example.org> wrote:",
+            "At 6/16/2016 08:32 PM, you wrote:",
+            "---- On Tue, 22 Dec 2015 14:17:36 +0530 Sam <info@example.org> wrote ----",
+        ];
+        for attribution in cases {
+            trims_to(
+                &format!("New text.\n\n{attribution}\n\n> old text\n> more"),
+                "New text.",
+            );
+            trims_to(
+                &format!("New text.\n\n{attribution}\n\nold text, unquoted"),
+                "New text.",
+            );
+        }
+    }
+
+    #[test]
+    fn gmail_date_attributions() {
+        trims_to(
+            "Before\n\n2016-03-03 17:21 GMT+01:00 Some One\n\nAfter",
+            "Before",
+        );
+        trims_to(
+            "Before\n\n2016-10-24 15:36 GMT+02:00 Foo <\ninfo@foo.bar>:\n\n> q",
+            "Before",
+        );
+        trims_to(
+            "Before\n\n2013/7/20 sam via Meta <info@example.org>\n\n| old",
+            "Before",
+        );
+    }
+
+    #[test]
+    fn attribution_needs_its_shape() {
+        trims_to(
+            "On this day\n\nI wrote something\n\nvery interesting.",
+            "On this day\n\nI wrote something\n\nvery interesting.",
+        );
+        trims_to(
+            "Here is what support wrote:\nplease reboot",
+            "Here is what support wrote:\nplease reboot",
+        );
+        assert!(!is_attribution("On the other hand, this is what I wrote:"));
+    }
+
+    #[test]
+    fn reply_below_the_quote() {
+        trims_to(
+            "On 04/02/2012 06:26 PM, Megan One wrote:\n> Hi\nHello",
+            "Hello",
+        );
+        trims_to(
+            "On 8 May 2017 17:34, \"Andy\" <a@b.c> wrote:\n\n    code\n\nIt should be",
+            "    code\n\nIt should be",
+        );
+    }
+
+    #[test]
+    fn interleaved_reply_keeps_quotes() {
+        let input = "Intro.\nOn Tue, 2011-03-01 at 18:02 +0530, Some One wrote:\n> Q1\n\nA1\nA1\nA1\n\n> Q2\n\nA2\nA2\nA2\nA2";
+        trims_to(
+            input,
+            "Intro.\n> Q1\n\nA1\nA1\nA1\n\n> Q2\n\nA2\nA2\nA2\nA2",
+        );
+    }
+
+    #[test]
+    fn attribution_before_quote_in_any_language() {
+        trims_to(
+            "Hi.\nThu, 26 Jun 2014 14:00:51 +0400 от Alexander <abc@example.com>:\n> Hello",
+            "Hi.",
+        );
+    }
+
+    // --- Outlook headers and separators ---
+
+    #[test]
+    fn outlook_header_blocks() {
+        trims_to(
+            "Reply\n\nFrom: A <a@b.c>\nSent: Monday\nTo: B\nSubject: S\n\nold",
+            "Reply",
+        );
+        trims_to(
+            "Reply\n\n*From:* A\n*Sent:* 2016-01-27\n*To:* B\n*Subject:* S\n\nold",
+            "Reply",
+        );
+        trims_to(
+            "Gruß\n\nVon: A\nGesendet: Do\nAn: B\nBetreff: S\n\nalt",
+            "Gruß",
+        );
+        trims_to(
+            "Hej\n\nFrån: A [mailto:a@b.c]\nSkickat: den 5 juni\nTill: B\nÄmne: S\n\ngammal",
+            "Hej",
+        );
+        trims_to(
+            "Ciao\n\nDa: A\nRisposta: B\nData: giovedì\nA: C\nOggetto: S\n\nvecchio",
+            "Ciao",
+        );
+    }
+
+    #[test]
+    fn two_header_lines_are_text() {
+        trims_to(
+            "To: everyone\nSubject: the move\n\nWe move on Monday.",
+            "To: everyone\nSubject: the move\n\nWe move on Monday.",
+        );
+    }
+
+    #[test]
+    fn original_message_separators() {
+        trims_to(
+            "Hello\n\n-----Original Message-----\nFrom: x\n\nold",
+            "Hello",
+        );
+        trims_to("Hello\n\n----- Original Message -----\nold", "Hello");
+        trims_to("Gruß\n\n-----Ursprüngliche Nachricht-----\nalt", "Gruß");
+        trims_to("Igual\n\n-----Mensaje original-----\nDe: x", "Igual");
+        trims_to("Bar\n\n*-------- Original Message --------*\n\nEND", "Bar");
+    }
+
+    #[test]
+    fn forwarded_messages() {
+        trims_to(
+            "See below.\n\n---------- Forwarded message ---------\nFrom: a\nDate: b\nTo: c\n\nbody",
+            "See below.",
+        );
+        trims_to(
+            "See below.\n\n> Begin forwarded message:\n>\n> From: a",
+            "See below.",
+        );
+        // A bare forward keeps the forwarded body (there is nothing else).
+        trims_to(
+            "---------- Forwarded message ----------\nFrom: A <a@b.c>\nDate: Thu\nSubject: two\nlines\nTo: d@e.f\n\n\nForwarded body.",
+            "Forwarded body.",
+        );
+    }
+
+    #[test]
+    fn delimiters_end_the_reply() {
+        trims_to("Reply\n________________________________\nFrom: x", "Reply");
+        trims_to("Reply\n\n   -------\nold", "Reply");
+        trims_to("Reply\n\nᐧ\nrest", "Reply");
+        trims_to(
+            "This is not a ---------- delimiter.",
+            "This is not a ---------- delimiter.",
+        );
+    }
+
+    #[test]
+    fn signatures_after_sig_dash() {
+        trims_to("Thanks\n\n-- \nJohn Doe\nACME", "Thanks");
+        trims_to("Thanks\n\n--\nJohn Doe\n+1 555", "Thanks");
+    }
+
+    #[test]
+    fn code_blocks_are_text() {
+        let input = "Look:\n\n```\n# comment\n####\n-- \n```\n\nDone.";
+        trims_to(input, input);
+        // An unclosed fence does not switch trimming off.
+        trims_to("```\nText\n\n-- \nsig", "```\nText");
+    }
+
+    #[test]
+    fn setext_heading_is_not_a_delimiter() {
+        trims_to("Title\n=====\n\nBody", "Title\n=====\n\nBody");
+    }
+
+    // --- mobile footers ---
+
+    #[test]
+    fn mobile_footers() {
+        let footers = [
+            "Sent from my iPhone",
+            "Sent from my Android",
+            "Sent from my Samsung Galaxy s5 Octacore device",
+            "Sent from my HTC M8 Android phone.  Please excuse typoze",
+            "Sent from Outlook Mobile<https://foo.bar>",
+            "Sent from [mail](https://go.microsoft.com/fwlink/?LinkId=550986) for windows 10",
+            "Sent with Airmail",
+            "Sent via mobile",
+            "Sent from Yahoo Mail on Android",
+            "<<sent by galaxy>>",
+            "(Sent from mobile device)",
+            "From My Iphone 6",
+            "Someone from mobile",
+            "Von meinem iPhone gesendet",
+            "Von meinem Mobilgerät gesendet",
+            "Diese Nachricht wurde von meinem Android-Mobiltelefon mit K-9 Mail gesendet.",
+            "Envoyé de mon iPhone",
+            "Envoyé depuis mon iPhone",
+            "Enviado desde mi iPhone",
+            "Inviato da iPhone",
+            "Verzonden met BlackBerry Work",
+            "Sendt fra min iPad",
+            "Skickat från min iPhone",
+            "Wysłane z mojego iPhone'a",
+            "Отправлено с моего iPhone",
+            "寄自我的 iPhone 手機",
+            "Get Outlook for iOShttps://aka.ms/o0ukef",
+            "Get [Outlook for Android](https://aka.ms/ghei36)",
+        ];
+        for footer in footers {
+            assert!(is_mobile_footer(footer), "{footer}");
+            trims_to(&format!("Thanks!\n\n{footer}"), "Thanks!");
+        }
+        for text in [
+            "Sent from our office yesterday: the parcel.",
+            "From my point of view this is fine",
+            "Sent the invoice on Monday",
+        ] {
+            assert!(!is_mobile_footer(text), "{text}");
+        }
+    }
+
+    // --- HTML ---
+
+    #[test]
+    fn html_gmail_quote() {
+        let html = r#"<div dir="ltr">Hi.<div><br></div><div>Thanks,</div><div>Alex</div></div><div class="gmail_quote">On Thu, Jun 26, 2014 at 2:14 PM, A &lt;<a href="mailto:a@b.c">a@b.c</a>&gt; wrote:<br><blockquote class="gmail_quote">Hello!</blockquote></div>"#;
+        assert_eq!(trim_html_reply(html), "Hi.\n\nThanks,\nAlex");
+    }
+
+    #[test]
+    fn html_cite_blockquote_and_moz_prefix() {
+        let html = r#"<body>Fine.<br><div class="moz-cite-prefix">On 26.06.2014 14:41, Alexander L wrote:<br></div><blockquote type="cite"><div>Hello! How are you?</div></blockquote></body>"#;
+        assert_eq!(trim_html_reply(html), "Fine.");
+        let apple = r#"<div>Fine.</div><div><br><div>On 22 Aug 2015, at 19:21, Adam &lt;a@b.c&gt; wrote:</div><br><blockquote type="cite"><div>Hi there!</div></blockquote></div>"#;
+        assert_eq!(trim_html_reply(apple), "Fine.");
+    }
+
+    #[test]
+    fn html_interleaved_blockquotes_keep_answers() {
+        let html = "<div>On Mon, Feb 1, 2016 at 4:58 AM, A &lt;a@b.c&gt; wrote:</div><blockquote type=\"cite\">Q1</blockquote><div>A1</div><div>A1</div><div>A1</div><blockquote type=\"cite\">Q2</blockquote><div>A2</div><div>A2</div><div>A2</div><div>A2</div>";
+        assert_eq!(
+            trim_html_reply(html),
+            "> Q1\nA1\nA1\nA1\n> Q2\nA2\nA2\nA2\nA2"
+        );
+    }
+
+    #[test]
+    fn html_outlook_separators() {
+        let cases = [
+            r#"<p>Fine.</p><div id="divRplyFwdMsg"><b>From:</b> A</div><div>Hello</div>"#,
+            r#"<p>Fine.</p><div id="appendonsend"></div><hr><div>Hello</div>"#,
+            r#"<div>Fine.<hr id="stopSpelling">Date: x<br>Hello</div>"#,
+            r#"<p>Fine.</p><div style="border:none;border-top:solid #E1E1E1 1.0pt;padding:3.0pt 0in 0in 0in"><p><b>From:</b> A</p></div><p>Hello</p>"#,
+            r#"<p>Fine.</p><div style='border:none;border-top:solid #B5C4DF 1.0pt'><p><b>From:</b> A</p></div><p>Hello</p>"#,
+            r#"<p>Fine.</p><p><b>From:</b> A<br><b>Sent:</b> Mon<br><b>To:</b> B<br><b>Subject:</b> S</p><p>Hello</p>"#,
+        ];
+        for html in cases {
+            assert_eq!(trim_html_reply(html), "Fine.", "{html}");
+        }
+    }
+
+    #[test]
+    fn html_yandex_blockquote() {
+        let html = r#"<p>Fine.<br /><br />26.06.2014, 14:41, "A" &lt;<a href="mailto:a@b.c">a@b.c</a>&gt;:</p><blockquote> Hello!<br /> Sasha.</blockquote>"#;
+        assert_eq!(trim_html_reply(html), "Fine.");
+    }
+
+    #[test]
+    fn html_to_text_basics() {
+        let html = "<html><head><title>T</title><style>p{x:y}</style></head><body><script>var a='<p>';</script>\
+                    <p>a&amp;b &lt;c&gt; &#233;&#x20AC;&nbsp;&bogus; & x</p><ul><li>one</li><li>two</li></ul>\
+                    <pre>  keep\n  this</pre><table><tr><td>c1</td><td>c2</td></tr></table><!-- gone --></body></html>";
+        assert_eq!(
+            html_to_text(html),
+            "a&b <c> é€ &bogus; & x\n- one\n- two\n  keep\n  this\nc1 c2"
+        );
+    }
+
+    #[test]
+    fn html_malformed_input_does_not_panic() {
+        let inputs = [
+            "<",
+            "<a",
+            "<a href=\"x",
+            "<!--",
+            "<!",
+            "</",
+            "<div class='gmail_quote'>never closed",
+            "<style>never closed",
+            "&",
+            "&#",
+            "&#xZZ;",
+            "&#1114112;",
+            "<p>ü<",
+            "é<b>ü</b>ß<",
+            "<<<>>>",
+            "<blockquote><blockquote>x</blockquote></blockquote></blockquote>",
+            "<a =x>y</a>",
+            "<a/ b/>c",
+        ];
+        for html in inputs {
+            let _ = trim_html_reply(html);
+        }
+        assert_eq!(trim_html_reply("<p>ü<"), "ü<");
+    }
+
+    #[test]
+    fn long_inputs_stay_fast() {
+        let text =
+            "-- \n".repeat(50_000) + &"> q\nOn 1 Jan 2020, X <x@y.z> wrote:\n".repeat(20_000);
+        let _ = trim_reply(&text);
+        let html = "<div>".repeat(50_000) + &"<blockquote>x".repeat(10_000);
+        let _ = trim_html_reply(&html);
+        let html = "<style>x".repeat(100_000);
+        let _ = trim_html_reply(&html);
+        let html = "<blockquote>".repeat(20_000) + &"<br>".repeat(100_000);
+        assert!(html_to_text(&html).len() < 2_000_000);
+    }
 }

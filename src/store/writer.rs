@@ -75,7 +75,7 @@ pub enum WriteOp {
 pub enum WriteOutcome {
     Delivered(Vec<DeliveryOutcome>),
     ProjectCreated(Project),
-    TicketChanged(NoteOutcome),
+    TicketChanged(Box<NoteOutcome>),
     ServiceDeskUpdated(Project),
     Unsubscribed {
         project_id: u64,
@@ -190,9 +190,8 @@ fn apply_batch(
             WriteOp::CreateProject { name, path } => {
                 ops::projects::create(&mut txn, name, path).map(WriteOutcome::ProjectCreated)
             }
-            WriteOp::ChangeTicket(change) => {
-                ops::tickets::change(&mut txn, change).map(WriteOutcome::TicketChanged)
-            }
+            WriteOp::ChangeTicket(change) => ops::tickets::change(&mut txn, change)
+                .map(|o| WriteOutcome::TicketChanged(Box::new(o))),
             WriteOp::UpdateServiceDesk {
                 project_id,
                 settings,
@@ -219,7 +218,6 @@ fn apply_batch(
         }
     }
     let queued_mail = txn.queued_mail;
-    drop(txn);
     write.commit()?;
     Ok((results, queued_mail))
 }

@@ -259,7 +259,7 @@ fn open_ticket(
     }
     if project.service_desk.add_external_participants_from_cc {
         for (email, name) in &mail.copied {
-            if ticket.participants.len() >= txn.settings.max_participants + 1 {
+            if ticket.participants.len() > txn.settings.max_participants {
                 break;
             }
             txn.add_participant(&mut ticket, email, name.clone())?;
