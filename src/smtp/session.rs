@@ -194,35 +194,61 @@ impl<H: MailHandler> Session<H> {
         stream: &mut S,
     ) -> Result<Ending, SessionError> {
         let mut receiver = RequestReceiver::default();
+        // Set while the tail of an overlong line is being thrown away.
+        let mut discarding = false;
         loop {
-            let (parsed, consumed) = {
-                let mut bytes = self.inbuf.iter();
-                let before = bytes.len();
-                let parsed = receiver.ingest(&mut bytes).map(Request::into_owned);
-                (parsed, before - bytes.len())
-            };
-            self.inbuf.drain(..consumed);
-            let reply = match parsed {
-                Err(ProtoError::NeedsMoreData { .. }) => match self.read_more(stream, false).await?
-                {
-                    Some(closing) => closing,
-                    None => continue,
-                },
-                Err(error) => self.protocol_error(error),
-                Ok(request) => match self.command(stream, request).await? {
-                    Step::Reply(reply) => reply,
-                    Step::Written => continue,
-                    Step::StartTls => {
-                        self.push(&reply::READY_FOR_TLS);
+            // smtp-proto only sees whole lines: that way the line-length
+            // limit holds however the bytes arrive, and an overlong line is
+            // answered once and discarded up to its LF.
+            let Some(newline) = self.inbuf.iter().position(|&b| b == b'\n') else {
+                if self.inbuf.len() > MAX_COMMAND_LINE {
+                    self.inbuf.clear();
+                    discarding = true;
+                }
+                match self.read_more(stream, false).await? {
+                    Some(closing) => {
+                        self.push(&closing);
                         self.flush(stream).await?;
-                        // RFC 3207 §4.2: plaintext pipelined after STARTTLS is discarded.
-                        self.inbuf.clear();
-                        return Ok(Ending::StartTls);
+                        return Ok(Ending::Closed);
                     }
-                },
+                    None => continue,
+                }
+            };
+            let reply = if discarding || newline + 1 > MAX_COMMAND_LINE {
+                self.inbuf.drain(..=newline);
+                discarding = false;
+                reply::LINE_TOO_LONG
+            } else if is_null_recipient(&self.inbuf[..newline]) {
+                self.inbuf.drain(..=newline);
+                reply::BAD_RECIPIENT_SYNTAX
+            } else {
+                let (parsed, consumed) = {
+                    let line = &self.inbuf[..=newline];
+                    let mut bytes = line.iter();
+                    let parsed = receiver.ingest(&mut bytes).map(Request::into_owned);
+                    (parsed, line.len() - bytes.len())
+                };
+                // A whole line was given: whatever smtp-proto left is the line's end.
+                self.inbuf
+                    .drain(..consumed.max(newline + 1).min(self.inbuf.len()));
+                match parsed {
+                    Err(ProtoError::NeedsMoreData { .. }) => reply::UNKNOWN_COMMAND,
+                    Err(error) => self.protocol_error(error),
+                    Ok(request) => match self.command(stream, request).await? {
+                        Step::Reply(reply) => reply,
+                        Step::Written => continue,
+                        Step::StartTls => {
+                            self.push(&reply::READY_FOR_TLS);
+                            self.flush(stream).await?;
+                            // RFC 3207 §4.2: plaintext pipelined after STARTTLS is discarded.
+                            self.inbuf.clear();
+                            return Ok(Ending::StartTls);
+                        }
+                    },
+                }
             };
             self.push(&reply);
-            if reply.code >= 500 {
+            if is_protocol_violation(&reply) {
                 self.bad_commands += 1;
                 if self.bad_commands > self.settings.limits.max_bad_commands {
                     self.push(&reply::TOO_MANY_ERRORS);
@@ -548,6 +574,28 @@ enum Step {
     /// The reply was already written (EHLO's multi-line answer).
     Written,
     StartTls,
+}
+
+/// Longest command line accepted, CRLF included (RFC 5321 §4.5.3.1.4 sets
+/// 512 as the minimum; extensions need more, so smtp-proto's 4096).
+const MAX_COMMAND_LINE: usize = smtp_proto::request::receiver::MAX_LINE_LENGTH;
+
+/// Replies that count towards `max_bad_commands`: broken or out-of-order
+/// commands. Policy refusals (unknown recipient, too big) do not: a session
+/// that keeps delivering mail must not be cut off for them.
+fn is_protocol_violation(reply: &Reply) -> bool {
+    matches!(reply.code, 500 | 501 | 502 | 503 | 504 | 555)
+}
+
+/// `RCPT TO:<>`: smtp-proto reads it as postmaster, but RFC 5321 §4.1.1.3
+/// allows only `<Postmaster>` without a domain, never a null recipient.
+fn is_null_recipient(line: &[u8]) -> bool {
+    let line: Vec<u8> = line
+        .iter()
+        .filter(|b| !b.is_ascii_whitespace())
+        .map(u8::to_ascii_uppercase)
+        .collect();
+    line.starts_with(b"RCPTTO:<>")
 }
 
 /// Whether `message` has a CR not followed by LF or an LF not preceded by CR.
