@@ -62,10 +62,10 @@ pub fn is_valid_project_path(path: &str) -> bool {
         && path
             .bytes()
             .next()
-            .is_some_and(|b| b.is_ascii_alphanumeric())
-        && path
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && path.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.')
+        })
 }
 
 #[cfg(test)]
