@@ -27,6 +27,9 @@ pub enum ApiError {
     /// Model validation failed: GitLab answers `{"message": {"field": ["reason"]}}`.
     #[error("validation failed on {field}: {reason}")]
     Validation { field: &'static str, reason: String },
+    /// The change conflicts with existing data (GitLab: 409).
+    #[error("{0}")]
+    Conflict(String),
     #[error("413 Request Entity Too Large")]
     TooLarge,
     #[error("415 Unsupported Media Type")]
@@ -46,6 +49,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BadRequest(_) | ApiError::Validation { .. } => StatusCode::BAD_REQUEST,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -75,6 +79,8 @@ impl From<StoreError> for ApiError {
                 reason: "is reserved".into(),
             },
             StoreError::Closed => ApiError::Unavailable(error.to_string()),
+            StoreError::NotFound(what) => ApiError::NotFound(what),
+            StoreError::Conflict(message) => ApiError::Conflict(message),
             other => ApiError::Internal(other.to_string()),
         }
     }

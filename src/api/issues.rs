@@ -19,7 +19,19 @@ fn parse_iid(iid: &str) -> Result<u64, ApiError> {
 }
 
 pub async fn find(ctx: &Ctx<'_>, id: &str, iid: &str) -> Result<(Project, Ticket), ApiError> {
-    let project = projects::find(ctx, id).await?;
+    let (access, ticket) = find_with_access(ctx, id, iid).await?;
+    Ok((access.project, ticket))
+}
+
+/// The ticket and the caller's rights in its project; a ticket the caller
+/// may not see does not exist (404), as in GitLab.
+pub async fn find_with_access(
+    ctx: &Ctx<'_>,
+    id: &str,
+    iid: &str,
+) -> Result<(projects::ProjectAccess, Ticket), ApiError> {
+    let access = projects::access(ctx, id).await?;
+    let project = &access.project;
     let number = parse_iid(iid)?;
     let project_id = project.id;
     let ticket = ctx
@@ -27,7 +39,10 @@ pub async fn find(ctx: &Ctx<'_>, id: &str, iid: &str) -> Result<(Project, Ticket
         .read(move |store| store.ticket(project_id, number))
         .await?
         .ok_or(ApiError::NotFound("Issue"))?;
-    Ok((project, ticket))
+    if !access.can_see(&ticket) {
+        return Err(ApiError::NotFound("Issue"));
+    }
+    Ok((access, ticket))
 }
 
 async fn author(ctx: &Ctx<'_>, user_id: u64) -> Result<Value, ApiError> {

@@ -3,8 +3,12 @@
 //! It maps HTTP to store calls and never touches SMTP.
 
 mod error;
+mod events;
+mod hooks;
 mod issues;
 pub mod json;
+mod labels;
+mod milestones;
 mod notes;
 mod pagination;
 mod projects;

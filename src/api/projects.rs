@@ -10,19 +10,47 @@ use super::pagination::Page;
 use super::request::{json_response, Params};
 use super::router::Ctx;
 use super::ApiError;
-use crate::store::{Project, WriteOp, WriteOutcome};
+use crate::store::{access_level, Project, Ticket, WriteOp, WriteOutcome};
 
-/// Whether the caller may see `project` at all. Until project membership
-/// exists, only administrators can.
-pub fn visible(ctx: &Ctx<'_>, _project: &Project) -> bool {
-    ctx.caller.user.is_admin
+/// What the caller may do in one project (GitLab's role rules).
+#[derive(Debug, Clone)]
+pub struct ProjectAccess {
+    pub project: Project,
+    /// The member's access level; administrators count as owners.
+    pub level: u8,
+    pub admin: bool,
+    pub user_id: u64,
 }
 
-/// Resolves `:id`: a numeric id, a path, or `namespace/path`.
-pub async fn find(ctx: &Ctx<'_>, id: &str) -> Result<Project, ApiError> {
+impl ProjectAccess {
+    /// GitLab's rule: confidential issues are visible to Reporter+ members,
+    /// administrators, their author and their assignees; others to Guest+.
+    pub fn can_see(&self, ticket: &Ticket) -> bool {
+        if self.admin || self.level >= access_level::REPORTER {
+            return true;
+        }
+        if self.level < access_level::GUEST {
+            return false;
+        }
+        !ticket.confidential
+            || ticket.author_id == self.user_id
+            || ticket.assignee_ids.contains(&self.user_id)
+    }
+
+    /// 403 unless the caller has at least `level` (administrators always do).
+    pub fn require(&self, level: u8) -> Result<(), ApiError> {
+        if self.admin || self.level >= level {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
+}
+
+async fn resolve(ctx: &Ctx<'_>, id: &str) -> Result<Option<Project>, ApiError> {
     let id = id.to_string();
-    let project = if let Ok(number) = id.parse::<u64>() {
-        ctx.state.read(move |store| store.project(number)).await?
+    if let Ok(number) = id.parse::<u64>() {
+        ctx.state.read(move |store| store.project(number)).await
     } else {
         let path = id
             .strip_prefix(&format!("{NAMESPACE}/"))
@@ -30,11 +58,40 @@ pub async fn find(ctx: &Ctx<'_>, id: &str) -> Result<Project, ApiError> {
             .to_ascii_lowercase();
         ctx.state
             .read(move |store| store.project_by_path(&path))
+            .await
+    }
+}
+
+/// Resolves `:id` (a numeric id, a path, or `namespace/path`) and the
+/// caller's rights there; a project the caller may not see does not exist (404).
+pub async fn access(ctx: &Ctx<'_>, id: &str) -> Result<ProjectAccess, ApiError> {
+    let project = resolve(ctx, id)
+        .await?
+        .ok_or(ApiError::NotFound("Project"))?;
+    let user = &ctx.caller.user;
+    let admin = user.is_admin;
+    let level = if admin {
+        access_level::OWNER
+    } else {
+        let (project_id, user_id) = (project.id, user.id);
+        ctx.state
+            .read(move |store| store.access_level(project_id, user_id))
             .await?
     };
-    project
-        .filter(|p| visible(ctx, p))
-        .ok_or(ApiError::NotFound("Project"))
+    if !admin && level < access_level::GUEST {
+        return Err(ApiError::NotFound("Project"));
+    }
+    Ok(ProjectAccess {
+        project,
+        level,
+        admin,
+        user_id: user.id,
+    })
+}
+
+/// The project at `:id`, if the caller may see it.
+pub async fn find(ctx: &Ctx<'_>, id: &str) -> Result<Project, ApiError> {
+    Ok(access(ctx, id).await?.project)
 }
 
 pub async fn get(ctx: &Ctx<'_>, id: &str) -> Result<Response<Full<Bytes>>, ApiError> {
@@ -48,12 +105,28 @@ pub async fn get(ctx: &Ctx<'_>, id: &str) -> Result<Response<Full<Bytes>>, ApiEr
 pub async fn list(ctx: &Ctx<'_>, params: &Params) -> Result<Response<Full<Bytes>>, ApiError> {
     let page = Page::from_params(params)?;
     let search = params.string("search")?.map(|s| s.to_lowercase());
+    let user = ctx.caller.user.clone();
+    let visible: Option<Vec<u64>> = if user.is_admin {
+        None
+    } else {
+        let user_id = user.id;
+        let memberships = ctx
+            .state
+            .read(move |store| store.memberships(user_id))
+            .await?;
+        Some(
+            memberships
+                .into_iter()
+                .map(|(project, _)| project)
+                .collect(),
+        )
+    };
     let mut projects: Vec<Project> = ctx
         .state
         .read(|store| store.projects())
         .await?
         .into_iter()
-        .filter(|p| visible(ctx, p))
+        .filter(|p| visible.as_ref().is_none_or(|ids| ids.contains(&p.id)))
         .filter(|p| {
             search.as_ref().is_none_or(|s| {
                 p.path.contains(s.as_str()) || p.name.to_lowercase().contains(s.as_str())

@@ -127,6 +127,65 @@ impl Params {
         self.values.get(key)
     }
 
+    /// A list parameter: a JSON array, `key[]=a&key[]=b`, or `"a,b"`.
+    pub fn list(&self, key: &'static str) -> Result<Option<Vec<String>>, ApiError> {
+        match self.values.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(
+                s.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+            )),
+            Some(Value::Number(n)) => Ok(Some(vec![n.to_string()])),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|item| match item {
+                    Value::String(s) => Ok(s.trim().to_string()),
+                    Value::Number(n) => Ok(n.to_string()),
+                    _ => Err(ApiError::BadRequest(format!("{key} is invalid"))),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(_) => Err(ApiError::BadRequest(format!("{key} is invalid"))),
+        }
+    }
+
+    /// A list of ids (`assignee_ids[]=1`, `[1, "2"]`, `"1,2"`).
+    pub fn ids(&self, key: &'static str) -> Result<Option<Vec<u64>>, ApiError> {
+        self.list(key)?
+            .map(|items| {
+                items
+                    .iter()
+                    .map(|i| {
+                        i.parse::<u64>()
+                            .map_err(|_| ApiError::BadRequest(format!("{key} is invalid")))
+                    })
+                    .collect()
+            })
+            .transpose()
+    }
+
+    /// A non-negative integer (id) as a number or numeric string.
+    pub fn id(&self, key: &'static str) -> Result<Option<u64>, ApiError> {
+        match self.i64(key)? {
+            None => Ok(None),
+            Some(n) if n >= 0 => Ok(Some(n as u64)),
+            Some(_) => Err(ApiError::BadRequest(format!("{key} is invalid"))),
+        }
+    }
+
+    /// An ISO 8601 date or date-time, as milliseconds since the epoch.
+    pub fn datetime(&self, key: &'static str) -> Result<Option<i64>, ApiError> {
+        let Some(text) = self.string(key)? else {
+            return Ok(None);
+        };
+        parse_datetime(&text)
+            .map(Some)
+            .ok_or_else(|| ApiError::BadRequest(format!("{key} is invalid")))
+    }
+
     /// An integer parameter, as a number or a numeric string.
     pub fn i64(&self, key: &'static str) -> Result<Option<i64>, ApiError> {
         match self.values.get(key) {
@@ -210,4 +269,58 @@ pub fn json_response(status: StatusCode, value: &Value) -> Response<Full<Bytes>>
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
+}
+
+/// `2026-01-02`, `2026-01-02T03:04:05Z`, `…+01:00`, `….123Z` → ms since the epoch.
+pub fn parse_datetime(text: &str) -> Option<i64> {
+    let text = text.trim();
+    if text.len() == 10 {
+        return mail_parser::DateTime::parse_rfc3339(&format!("{text}T00:00:00Z"))
+            .map(|d| d.to_timestamp() * 1000);
+    }
+    // Drop fractional seconds, which the RFC 3339 parser may not take.
+    let (main, millis) = match text.find('.') {
+        Some(dot) => {
+            let rest = &text[dot + 1..];
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            let zone = &rest[digits.len()..];
+            let millis = format!("{digits:0<3}").get(..3)?.parse::<i64>().ok()?;
+            (format!("{}{}", &text[..dot], zone), millis)
+        }
+        None => (text.to_string(), 0),
+    };
+    let main = if main.ends_with('Z')
+        || main.contains('+')
+        || main.get(10..).unwrap_or("").contains('-')
+    {
+        main
+    } else {
+        format!("{main}Z")
+    };
+    mail_parser::DateTime::parse_rfc3339(&main).map(|d| d.to_timestamp() * 1000 + millis)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn datetimes() {
+        assert_eq!(parse_datetime("1970-01-02"), Some(86_400_000));
+        assert_eq!(parse_datetime("1970-01-01T00:00:01Z"), Some(1000));
+        assert_eq!(parse_datetime("1970-01-01T00:00:01.250Z"), Some(1250));
+        assert_eq!(parse_datetime("1970-01-01T01:00:00+01:00"), Some(0));
+        assert_eq!(parse_datetime("yesterday"), None);
+        assert_eq!(parse_datetime(""), None);
+    }
+
+    #[test]
+    fn list_forms() {
+        let p = Params::from_query(Some("labels=a,b&x[]=1&x[]=2"));
+        assert_eq!(
+            p.list("labels").unwrap(),
+            Some(vec!["a".to_string(), "b".to_string()])
+        );
+        assert_eq!(p.ids("x").unwrap(), Some(vec![1, 2]));
+    }
 }

@@ -7,7 +7,10 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde_json::json;
 
 use super::request::{authenticate, json_response, Params};
-use super::{issues, json, notes, projects, service_desk, ApiError, ApiState};
+use super::{
+    events, hooks, issues, json, labels, milestones, notes, projects, service_desk, ApiError,
+    ApiState,
+};
 
 /// Routes one request.
 pub async fn route(
@@ -101,6 +104,18 @@ pub async fn route(
         }
         (Method::DELETE, ["projects", id, "issues", iid, "email_participants", email]) => {
             notes::remove_participant(&ctx, id, iid, email).await
+        }
+        (_, ["projects", id, "labels", rest @ ..]) => {
+            labels::route(&ctx, &method, id, rest, params, request).await
+        }
+        (_, ["projects", id, "milestones", rest @ ..]) => {
+            milestones::route(&ctx, &method, id, rest, params, request).await
+        }
+        (_, ["projects", id, "hooks", rest @ ..]) => {
+            hooks::route(&ctx, &method, id, rest, params, request).await
+        }
+        (_, ["service_desk", "events", rest @ ..]) => {
+            events::route(&ctx, &method, "", rest, params, request).await
         }
         (Method::GET, ["projects", id, "service_desk"]) => service_desk::get(&ctx, id).await,
         (Method::PUT, ["projects", id, "service_desk"]) => {

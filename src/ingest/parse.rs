@@ -127,7 +127,7 @@ fn parse_unguarded(
         description.truncate(cut);
     }
     let description = description.trim_end().to_string();
-    let reply_text = if message.text_body_count() == 0 && message.html_body_count() > 0 {
+    let reply_text = if message.text_part(0).is_some_and(|p| p.is_text_html()) {
         message
             .body_html(0)
             .map(|html| super::trim::trim_html_reply(&html))

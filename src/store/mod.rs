@@ -8,8 +8,10 @@
 //!   before the first mutation, and a storage error aborts the whole batch;
 //! - reads use MVCC read transactions and never block the writer.
 
+mod access;
 pub mod model;
 mod ops;
+pub mod query;
 pub mod tables;
 mod writer;
 
@@ -21,7 +23,11 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 pub use model::*;
+pub use ops::hooks::{HookOp, HookOutcome};
+pub use ops::labels::{LabelOp, LabelOutcome};
+pub use ops::milestones::{MilestoneOp, MilestoneOutcome};
 pub use ops::outbox::AttemptResult;
+pub use ops::users::{UserOp, UserOutcome};
 use tables::*;
 pub use writer::{
     Bounce, DeliveryOutcome, MailTarget, NewAttachment, NewMail, NoteChange, NoteOutcome,
@@ -52,6 +58,9 @@ pub enum StoreError {
     /// The record a change refers to does not exist.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The change conflicts with what exists (a taken name …).
+    #[error("{0}")]
+    Conflict(String),
 }
 
 impl StoreError {
@@ -60,7 +69,10 @@ impl StoreError {
     pub fn is_refusal(&self) -> bool {
         matches!(
             self,
-            StoreError::PathTaken(_) | StoreError::PathReserved(_) | StoreError::NotFound(_)
+            StoreError::PathTaken(_)
+                | StoreError::PathReserved(_)
+                | StoreError::NotFound(_)
+                | StoreError::Conflict(_)
         )
     }
 }
@@ -246,6 +258,7 @@ impl Store {
                     scopes: vec![Scope::Api],
                     revoked: false,
                     created_at: now_millis(),
+                    expires_at: None,
                 };
                 tokens.insert(
                     Sha256::digest(value.as_bytes()).as_slice(),
@@ -463,11 +476,18 @@ fn initialise(db: &Database) -> Result<(), StoreError> {
                     supported: SCHEMA_VERSION,
                 })
             }
-            // Version 1 is the first layout: nothing to migrate yet.
             _ => {
                 meta.insert("schema_version", SCHEMA_VERSION)?;
             }
         }
+        // Version 1 lacked the user names and index tables.
+        if version == Some(1) {
+            let mut usernames = txn.open_table(USERNAMES)?;
+            usernames.insert("support-bot", SUPPORT_BOT_ID)?;
+            usernames.insert("root", ROOT_USER_ID)?;
+        }
+        // 1 → 2 added the ticket index tables: build them from the tickets.
+        let needs_reindex = version == Some(1);
         txn.open_table(PROJECTS)?;
         txn.open_table(PROJECT_PATHS)?;
         txn.open_table(TICKETS)?;
@@ -480,6 +500,32 @@ fn initialise(db: &Database) -> Result<(), StoreError> {
         txn.open_table(REPLY_TOKENS)?;
         txn.open_table(OUTBOX)?;
         txn.open_table(THANK_YOU_LOG)?;
+        txn.open_table(USERNAMES)?;
+        txn.open_table(TOKEN_IDS)?;
+        txn.open_table(MEMBERS)?;
+        txn.open_table(MEMBERSHIPS)?;
+        txn.open_table(LABELS)?;
+        txn.open_table(MILESTONES)?;
+        txn.open_table(HOOKS)?;
+        txn.open_table(HOOK_CURSORS)?;
+        txn.open_table(TICKETS_BY_STATE)?;
+        txn.open_table(TICKETS_BY_LABEL)?;
+        txn.open_table(TICKETS_BY_ASSIGNEE)?;
+        txn.open_table(TICKETS_BY_UPDATED)?;
+        if needs_reindex {
+            let tickets: Vec<Ticket> = {
+                let table = txn.open_table(TICKETS)?;
+                let mut all = Vec::new();
+                for row in table.iter()? {
+                    let (_, v) = row?;
+                    all.push(decode("tickets", v.value())?);
+                }
+                all
+            };
+            for ticket in &tickets {
+                ops::index_ticket(&txn, ticket)?;
+            }
+        }
         let mut users = txn.open_table(USERS)?;
         let now = now_millis();
         if users.get(SUPPORT_BOT_ID)?.is_none() {
@@ -490,6 +536,8 @@ fn initialise(db: &Database) -> Result<(), StoreError> {
                 is_admin: false,
                 bot: true,
                 created_at: now,
+                email: None,
+                blocked: false,
             };
             users.insert(SUPPORT_BOT_ID, encode(&bot)?.as_slice())?;
             let root = User {
@@ -499,8 +547,13 @@ fn initialise(db: &Database) -> Result<(), StoreError> {
                 is_admin: true,
                 bot: false,
                 created_at: now,
+                email: None,
+                blocked: false,
             };
             users.insert(ROOT_USER_ID, encode(&root)?.as_slice())?;
+            let mut usernames = txn.open_table(USERNAMES)?;
+            usernames.insert("support-bot", SUPPORT_BOT_ID)?;
+            usernames.insert("root", ROOT_USER_ID)?;
             meta.insert("next_user_id", ROOT_USER_ID)?;
         }
         drop(users);

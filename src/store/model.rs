@@ -132,6 +132,21 @@ pub struct Ticket {
     pub thread_message_ids: Vec<String>,
     #[serde(default)]
     pub closed_by: Option<u64>,
+    /// User ids of the assignees.
+    #[serde(default)]
+    pub assignee_ids: Vec<u64>,
+    #[serde(default)]
+    pub milestone_id: Option<u64>,
+    /// `YYYY-MM-DD`, as GitLab.
+    #[serde(default)]
+    pub due_date: Option<String>,
+    #[serde(default)]
+    pub discussion_locked: bool,
+    /// Seconds (GitLab's time tracking).
+    #[serde(default)]
+    pub time_estimate: u64,
+    #[serde(default)]
+    pub total_time_spent: u64,
 }
 
 /// What kind of note this is; only `Email` and `Public` are ever mailed.
@@ -217,6 +232,74 @@ pub struct User {
     #[serde(default)]
     pub bot: bool,
     pub created_at: i64,
+    #[serde(default)]
+    pub email: Option<String>,
+    /// `active` or `blocked`; blocked users' tokens stop working.
+    #[serde(default)]
+    pub blocked: bool,
+}
+
+/// GitLab's project access levels.
+pub mod access_level {
+    pub const NONE: u8 = 0;
+    pub const GUEST: u8 = 10;
+    pub const REPORTER: u8 = 20;
+    pub const DEVELOPER: u8 = 30;
+    pub const MAINTAINER: u8 = 40;
+    pub const OWNER: u8 = 50;
+
+    /// Whether `level` is one GitLab defines for project members.
+    pub fn is_valid(level: u8) -> bool {
+        matches!(level, GUEST | REPORTER | DEVELOPER | MAINTAINER | OWNER)
+    }
+}
+
+/// A project label.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Label {
+    pub id: u64,
+    pub name: String,
+    /// `#RRGGBB`.
+    pub color: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub created_at: i64,
+}
+
+/// A project milestone.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Milestone {
+    pub id: u64,
+    /// Per-project number.
+    pub iid: u64,
+    pub project_id: u64,
+    pub title: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub due_date: Option<String>,
+    #[serde(default)]
+    pub start_date: Option<String>,
+    /// `active` or `closed`.
+    pub state: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A project hook (GitLab's webhooks subset).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ProjectHook {
+    pub id: u64,
+    pub project_id: u64,
+    pub url: String,
+    /// Sent as `X-Gitlab-Token`; never shown back.
+    #[serde(default)]
+    pub token: Option<String>,
+    pub issues_events: bool,
+    pub note_events: bool,
+    pub confidential_issues_events: bool,
+    pub confidential_note_events: bool,
+    pub created_at: i64,
 }
 
 /// What an API token may do.
@@ -236,6 +319,9 @@ pub struct ApiToken {
     pub scopes: Vec<Scope>,
     pub revoked: bool,
     pub created_at: i64,
+    /// `YYYY-MM-DD`; the token stops working at the start of that day (UTC).
+    #[serde(default)]
+    pub expires_at: Option<String>,
 }
 
 /// One entry of the durable, ordered change log agents follow.
@@ -246,6 +332,18 @@ pub struct Event {
     pub project_id: u64,
     pub ticket_number: Option<u64>,
     pub created_at: i64,
+    /// The note the event is about, if any.
+    #[serde(default)]
+    pub note_id: Option<u64>,
+    /// The note is internal (only Reporter+ may see the event).
+    #[serde(default)]
+    pub internal: bool,
+    /// Who caused it (user id), if known.
+    #[serde(default)]
+    pub actor_id: Option<u64>,
+    /// Free-form detail: the changed fields, the delivered address …
+    #[serde(default)]
+    pub detail: Option<String>,
 }
 
 /// The support bot authors every ticket opened by mail, as in GitLab.

@@ -6,7 +6,7 @@
 use redb::TableDefinition;
 
 /// Bumped whenever a table's key or value layout changes incompatibly.
-pub const SCHEMA_VERSION: u64 = 1;
+pub const SCHEMA_VERSION: u64 = 2;
 
 /// `"schema_version"` and monotonically increasing id counters.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -37,3 +37,31 @@ pub const REPLY_TOKENS: TableDefinition<&str, (u64, u64)> = TableDefinition::new
 pub const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
 /// lower-cased sender → MessagePack list of recent thank-you times (rate limit).
 pub const THANK_YOU_LOG: TableDefinition<&str, &[u8]> = TableDefinition::new("thank_you_log");
+/// lower-cased username → user id.
+pub const USERNAMES: TableDefinition<&str, u64> = TableDefinition::new("usernames");
+/// token id → sha256(token), to revoke by id.
+pub const TOKEN_IDS: TableDefinition<u64, &[u8]> = TableDefinition::new("token_ids");
+/// (project id, user id) → access level.
+pub const MEMBERS: TableDefinition<(u64, u64), u8> = TableDefinition::new("members");
+/// (user id, project id) → access level: the projects a user can see.
+pub const MEMBERSHIPS: TableDefinition<(u64, u64), u8> = TableDefinition::new("memberships");
+/// (project id, label id) → [`super::model::Label`].
+pub const LABELS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("labels");
+/// (project id, milestone id) → [`super::model::Milestone`].
+pub const MILESTONES: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("milestones");
+/// (project id, hook id) → [`super::model::ProjectHook`].
+pub const HOOKS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("hooks");
+/// hook id → last event seq delivered (webhook delivery cursor).
+pub const HOOK_CURSORS: TableDefinition<u64, u64> = TableDefinition::new("hook_cursors");
+/// Index: (project id, state 0=opened 1=closed, number) → ().
+pub const TICKETS_BY_STATE: TableDefinition<(u64, u8, u64), ()> =
+    TableDefinition::new("tickets_by_state");
+/// Index: (project id, lower-cased label, number) → ().
+pub const TICKETS_BY_LABEL: TableDefinition<(u64, &str, u64), ()> =
+    TableDefinition::new("tickets_by_label");
+/// Index: (project id, assignee user id, number) → ().
+pub const TICKETS_BY_ASSIGNEE: TableDefinition<(u64, u64, u64), ()> =
+    TableDefinition::new("tickets_by_assignee");
+/// Index: (project id, updated_at ms, number) → ().
+pub const TICKETS_BY_UPDATED: TableDefinition<(u64, i64, u64), ()> =
+    TableDefinition::new("tickets_by_updated");

@@ -53,7 +53,10 @@ pub enum WriteOp {
         targets: Vec<MailTarget>,
     },
     /// Create a project; fails if the path is taken or reserved.
-    CreateProject { name: String, path: String },
+    CreateProject {
+        name: String,
+        path: String,
+    },
     /// Add a note and/or change a ticket (API notes, quick actions, PUT).
     ChangeTicket(NoteChange),
     /// Replace a project's service desk settings.
@@ -62,7 +65,14 @@ pub enum WriteOp {
         settings: ServiceDeskSettings,
     },
     /// Stop mail to the participant holding this token.
-    Unsubscribe { token: String },
+    Unsubscribe {
+        token: String,
+    },
+    /// Users, tokens, members.
+    Users(ops::users::UserOp),
+    Labels(ops::labels::LabelOp),
+    Milestones(ops::milestones::MilestoneOp),
+    Hooks(ops::hooks::HookOp),
     /// Record the result of one outbound delivery attempt.
     OutboxAttempt {
         id: u64,
@@ -83,6 +93,10 @@ pub enum WriteOutcome {
         email: String,
     },
     OutboxRecorded,
+    Users(ops::users::UserOutcome),
+    Labels(ops::labels::LabelOutcome),
+    Milestones(ops::milestones::MilestoneOutcome),
+    Hooks(ops::hooks::HookOutcome),
 }
 
 struct Job {
@@ -206,6 +220,12 @@ fn apply_batch(
                     }
                 })
             }
+            WriteOp::Users(op) => ops::users::apply(&mut txn, op).map(WriteOutcome::Users),
+            WriteOp::Labels(op) => ops::labels::apply(&mut txn, op).map(WriteOutcome::Labels),
+            WriteOp::Milestones(op) => {
+                ops::milestones::apply(&mut txn, op).map(WriteOutcome::Milestones)
+            }
+            WriteOp::Hooks(op) => ops::hooks::apply(&mut txn, op).map(WriteOutcome::Hooks),
             WriteOp::OutboxAttempt { id, result } => {
                 ops::outbox::record_attempt(&mut txn, *id, result)
                     .map(|_| WriteOutcome::OutboxRecorded)

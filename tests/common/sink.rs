@@ -345,12 +345,7 @@ impl SinkMail {
         self.headers
             .iter()
             .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| {
-                v.replace("\r\n", "")
-                    .replace('\n', "")
-                    .trim()
-                    .to_string()
-            })
+            .map(|(_, v)| v.replace("\r\n", "").replace('\n', "").trim().to_string())
             .collect()
     }
 

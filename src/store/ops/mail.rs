@@ -252,6 +252,12 @@ fn open_ticket(
         participants: Vec::new(),
         thread_message_ids: Vec::new(),
         closed_by: None,
+        assignee_ids: Vec::new(),
+        milestone_id: None,
+        due_date: None,
+        discussion_locked: false,
+        time_estimate: 0,
+        total_time_spent: 0,
     };
     txn.remember_message(&mut ticket, &mail.dedup_key)?;
     if let Some(reporter) = &mail.reporter_email {

@@ -2,10 +2,14 @@
 //! change. Every function checks before it mutates, so a refusal
 //! ([`StoreError::is_refusal`]) leaves the batch's transaction untouched.
 
+pub mod hooks;
+pub mod labels;
 pub mod mail;
+pub mod milestones;
 pub mod outbox;
 pub mod projects;
 pub mod tickets;
+pub mod users;
 
 use redb::{ReadableTable, WriteTransaction};
 use sha2::{Digest, Sha256};
@@ -54,17 +58,25 @@ impl<'a> Txn<'a> {
         project_id: u64,
         ticket_number: Option<u64>,
     ) -> Result<(), StoreError> {
-        let seq = self.counter("event_seq")?;
-        let event = Event {
-            seq,
+        self.record_event(Event {
+            seq: 0,
             kind: kind.into(),
             project_id,
             ticket_number,
             created_at: now_millis(),
-        };
+            note_id: None,
+            internal: false,
+            actor_id: None,
+            detail: None,
+        })
+    }
+
+    /// Appends `event` (its `seq` is assigned here) to the durable log.
+    pub fn record_event(&self, mut event: Event) -> Result<(), StoreError> {
+        event.seq = self.counter("event_seq")?;
         self.w
             .open_table(EVENTS)?
-            .insert(seq, encode(&event)?.as_slice())?;
+            .insert(event.seq, encode(&event)?.as_slice())?;
         Ok(())
     }
 
@@ -87,7 +99,12 @@ impl<'a> Txn<'a> {
         value.map(|v| decode("tickets", v.value())).transpose()
     }
 
+    /// Writes the ticket and keeps every index table in step with it.
     pub fn save_ticket(&self, ticket: &Ticket) -> Result<(), StoreError> {
+        if let Some(previous) = self.ticket(ticket.project_id, ticket.number)? {
+            unindex_ticket(self.w, &previous)?;
+        }
+        index_ticket(self.w, ticket)?;
         self.w.open_table(TICKETS)?.insert(
             (ticket.project_id, ticket.number),
             encode(ticket)?.as_slice(),
@@ -143,7 +160,17 @@ impl<'a> Txn<'a> {
             (ticket.project_id, ticket.number, seq),
             encode(&note)?.as_slice(),
         )?;
-        self.event("note_added", ticket.project_id, Some(ticket.number))?;
+        self.record_event(Event {
+            seq: 0,
+            kind: "note_added".into(),
+            project_id: ticket.project_id,
+            ticket_number: Some(ticket.number),
+            created_at: note.created_at,
+            note_id: Some(note.id),
+            internal: note.kind == NoteKind::Internal,
+            actor_id: Some(note.author_id),
+            detail: Some(format!("{:?}", note.kind).to_lowercase()),
+        })?;
         Ok(note)
     }
 
@@ -248,6 +275,49 @@ impl<'a> Txn<'a> {
         }
         Ok(recipients)
     }
+}
+
+fn state_key(state: TicketState) -> u8 {
+    match state {
+        TicketState::Opened => 0,
+        TicketState::Closed => 1,
+    }
+}
+
+/// Adds the index rows of `ticket` (state, labels, assignees, updated_at).
+pub(crate) fn index_ticket(w: &WriteTransaction, ticket: &Ticket) -> Result<(), StoreError> {
+    let (p, n) = (ticket.project_id, ticket.number);
+    w.open_table(TICKETS_BY_STATE)?
+        .insert((p, state_key(ticket.state), n), ())?;
+    w.open_table(TICKETS_BY_UPDATED)?
+        .insert((p, ticket.updated_at, n), ())?;
+    let mut labels = w.open_table(TICKETS_BY_LABEL)?;
+    for label in &ticket.labels {
+        labels.insert((p, label.to_lowercase().as_str(), n), ())?;
+    }
+    let mut assignees = w.open_table(TICKETS_BY_ASSIGNEE)?;
+    for user in &ticket.assignee_ids {
+        assignees.insert((p, *user, n), ())?;
+    }
+    Ok(())
+}
+
+/// Removes the index rows of `ticket` as it was stored.
+pub(crate) fn unindex_ticket(w: &WriteTransaction, ticket: &Ticket) -> Result<(), StoreError> {
+    let (p, n) = (ticket.project_id, ticket.number);
+    w.open_table(TICKETS_BY_STATE)?
+        .remove((p, state_key(ticket.state), n))?;
+    w.open_table(TICKETS_BY_UPDATED)?
+        .remove((p, ticket.updated_at, n))?;
+    let mut labels = w.open_table(TICKETS_BY_LABEL)?;
+    for label in &ticket.labels {
+        labels.remove((p, label.to_lowercase().as_str(), n))?;
+    }
+    let mut assignees = w.open_table(TICKETS_BY_ASSIGNEE)?;
+    for user in &ticket.assignee_ids {
+        assignees.remove((p, *user, n))?;
+    }
+    Ok(())
 }
 
 impl Note {

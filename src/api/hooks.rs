@@ -1,0 +1,21 @@
+//! `hooks` routes (being written).
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::{Method, Request, Response};
+
+use super::request::Params;
+use super::router::Ctx;
+use super::ApiError;
+
+/// Routes `…/hooks/…`; `rest` is the path after `hooks`.
+pub async fn route(
+    _ctx: &Ctx<'_>,
+    _method: &Method,
+    _project: &str,
+    _rest: &[&str],
+    _params: Params,
+    _request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, ApiError> {
+    Err(ApiError::NoRoute)
+}
