@@ -16,6 +16,7 @@ mod quick_actions;
 mod request;
 mod router;
 mod service_desk;
+mod users;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

@@ -255,7 +255,17 @@ pub async fn authenticate(
         .to_string();
     let found = state.read(move |store| store.token(&presented)).await?;
     match found {
-        Some((token, user)) if !token.revoked && !user.bot => Ok(Caller { user, token }),
+        Some((token, user))
+            if !token.revoked
+                && !user.bot
+                && !user.blocked
+                && !token
+                    .expires_at
+                    .as_deref()
+                    .is_some_and(super::users::is_past_date) =>
+        {
+            Ok(Caller { user, token })
+        }
         _ => Err(ApiError::Unauthorized),
     }
 }

@@ -8,8 +8,8 @@ use serde_json::json;
 
 use super::request::{authenticate, json_response, Params};
 use super::{
-    events, hooks, issues, json, labels, milestones, notes, projects, service_desk, ApiError,
-    ApiState,
+    events, hooks, issues, json, labels, milestones, notes, projects, service_desk, users,
+    ApiError, ApiState,
 };
 
 /// Routes one request.
@@ -59,6 +59,54 @@ pub async fn route(
             StatusCode::OK,
             &json::current_user(&state.config, &caller.user),
         )),
+        (Method::GET, ["users"]) => users::list(&ctx, &params).await,
+        (Method::POST, ["users"]) => {
+            params
+                .merge_body(request, state.config.api.max_body_size)
+                .await?;
+            users::create(&ctx, &params).await
+        }
+        (Method::GET, ["users", id]) => users::get(&ctx, id).await,
+        (Method::POST, ["users", id, "personal_access_tokens"]) => {
+            params
+                .merge_body(request, state.config.api.max_body_size)
+                .await?;
+            users::create_token(&ctx, id, &params).await
+        }
+        (Method::POST, ["user", "personal_access_tokens"]) => {
+            params
+                .merge_body(request, state.config.api.max_body_size)
+                .await?;
+            let own = caller.user.id.to_string();
+            users::create_token(&ctx, &own, &params).await
+        }
+        (Method::GET, ["personal_access_tokens"]) => users::list_tokens(&ctx, &params).await,
+        (Method::DELETE, ["personal_access_tokens", token]) => {
+            users::revoke_token(&ctx, token).await
+        }
+        (Method::GET, ["projects", id, "members"])
+        | (Method::GET, ["projects", id, "members", "all"]) => {
+            users::list_members(&ctx, id, &params).await
+        }
+        (Method::GET, ["projects", id, "members", user])
+        | (Method::GET, ["projects", id, "members", "all", user]) => {
+            users::get_member(&ctx, id, user).await
+        }
+        (Method::POST, ["projects", id, "members"]) => {
+            params
+                .merge_body(request, state.config.api.max_body_size)
+                .await?;
+            users::set_member(&ctx, id, None, &params).await
+        }
+        (Method::PUT, ["projects", id, "members", user]) => {
+            params
+                .merge_body(request, state.config.api.max_body_size)
+                .await?;
+            users::set_member(&ctx, id, Some(user), &params).await
+        }
+        (Method::DELETE, ["projects", id, "members", user]) => {
+            users::remove_member(&ctx, id, user).await
+        }
         (Method::GET, ["projects"]) => projects::list(&ctx, &params).await,
         (Method::POST, ["projects"]) => {
             params
@@ -125,6 +173,14 @@ pub async fn route(
             service_desk::update(&ctx, id, &params).await
         }
         (_, ["user"])
+        | (_, ["users"])
+        | (_, ["users", _])
+        | (_, ["users", _, "personal_access_tokens"])
+        | (_, ["user", "personal_access_tokens"])
+        | (_, ["personal_access_tokens"])
+        | (_, ["personal_access_tokens", _])
+        | (_, ["projects", _, "members"])
+        | (_, ["projects", _, "members", _])
         | (_, ["projects"])
         | (_, ["projects", _])
         | (_, ["projects", _, "issues"])

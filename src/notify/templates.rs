@@ -37,7 +37,7 @@ pub fn builtin(kind: OutboxKind) -> MailTemplate {
     };
     MailTemplate {
         subject: None,
-        text: text.to_string(),
+        text: format!("{text}\n-- \nTo stop receiving mail about this ticket: %{{UNSUBSCRIBE_URL}}\n"),
         html: Some(format!("{html}<hr><p style=\"font-size:small\"><a href=\"%{{UNSUBSCRIBE_URL}}\">Unsubscribe</a> from this ticket.</p>")),
     }
 }

@@ -54,6 +54,9 @@ impl OutboxWorker {
                 }
             };
             let mut attempts = JoinSet::new();
+            // Attempts change the outbox (retry times): read it again before
+            // deciding how long to sleep.
+            let attempted = !due.is_empty();
             for mail in due {
                 while attempts.len() >= PARALLEL {
                     attempts.join_next().await;
@@ -62,6 +65,9 @@ impl OutboxWorker {
                 attempts.spawn(async move { worker.deliver(mail).await });
             }
             while attempts.join_next().await.is_some() {}
+            if attempted && !shutdown.is_cancelled() {
+                continue;
+            }
             let sleep = next
                 .map(|at| {
                     Duration::from_millis(
