@@ -102,10 +102,16 @@ pub fn address(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     mail_address(&text);
     header_text(&text);
-    if crate::address::is_valid_project_path(&text) {
+    if address::is_valid_project_path(&text) {
+        // As documented: lower-case letters, digits, `-`, `_`, `.`, starting
+        // with a letter or digit (addresses are lower-cased before lookup).
+        let allowed = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
         assert!(
-            text.bytes().all(|b| b.is_ascii_graphic()),
-            "project path {text:?} has non-printable characters"
+            text.bytes().next().is_some_and(allowed)
+                && text
+                    .bytes()
+                    .all(|b| allowed(b) || matches!(b, b'-' | b'_' | b'.')),
+            "project path {text:?} accepted with other characters"
         );
     }
     // Every peer-supplied value of the trace header is untrusted: none may

@@ -166,6 +166,9 @@ impl Server {
         let api = tokio::spawn(crate::api::serve(self.api, api_state, shutdown.clone()));
         let outbox = OutboxWorker::new(self.store.clone(), self.config.clone(), self.transport);
         let outbox = tokio::spawn(outbox.run(shutdown.clone()));
+        let webhooks =
+            crate::notify::webhooks::WebhookWorker::new(self.store.clone(), self.config.clone());
+        let webhooks = tokio::spawn(webhooks.run(shutdown.clone()));
         shutdown.cancelled().await;
         tracing::info!("shutting down");
         let _ = smtp.await;
@@ -178,6 +181,7 @@ impl Server {
         }
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, api).await;
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, outbox).await;
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, webhooks).await;
         self.store.close(SHUTDOWN_GRACE).await;
         tracing::info!("stopped");
     }

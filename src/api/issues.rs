@@ -12,6 +12,7 @@ use super::projects;
 use super::request::{json_response, Params};
 use super::router::Ctx;
 use super::ApiError;
+use crate::store::query::{Cursor, IdFilter, LabelFilter, OrderBy, TicketQuery};
 use crate::store::{Project, Ticket, TicketState, User};
 
 fn parse_iid(iid: &str) -> Result<u64, ApiError> {
@@ -22,6 +23,9 @@ pub async fn find(ctx: &Ctx<'_>, id: &str, iid: &str) -> Result<(Project, Ticket
     let (access, ticket) = find_with_access(ctx, id, iid).await?;
     Ok((access.project, ticket))
 }
+
+/// A ticket with the caller's rights in its project.
+pub type Found = (projects::ProjectAccess, Ticket);
 
 /// The ticket and the caller's rights in its project; a ticket the caller
 /// may not see does not exist (404), as in GitLab.
@@ -45,7 +49,7 @@ pub async fn find_with_access(
     Ok((access, ticket))
 }
 
-async fn author(ctx: &Ctx<'_>, user_id: u64) -> Result<Value, ApiError> {
+pub async fn author(ctx: &Ctx<'_>, user_id: u64) -> Result<Value, ApiError> {
     let user: Option<User> = ctx.state.read(move |store| store.user(user_id)).await?;
     Ok(match user {
         Some(user) => json::user(&ctx.state.config, &user),
@@ -58,17 +62,44 @@ pub async fn issue_json(
     project: &Project,
     ticket: &Ticket,
 ) -> Result<Value, ApiError> {
-    let author = author(ctx, ticket.author_id).await?;
+    let author_json = author(ctx, ticket.author_id).await?;
     let (project_id, number) = (ticket.project_id, ticket.number);
     let notes = ctx
         .state
         .read(move |store| store.notes(project_id, number))
         .await?;
-    let user_notes = notes
+    let notes_count = notes
         .iter()
         .filter(|n| n.kind != crate::store::NoteKind::System)
         .count();
-    let mut value = json::issue(&ctx.state.config, project, ticket, &author, user_notes);
+    let mut assignees = Vec::new();
+    for id in &ticket.assignee_ids {
+        let value = author(ctx, *id).await?;
+        if !value.is_null() {
+            assignees.push(value);
+        }
+    }
+    let milestone = match ticket.milestone_id {
+        Some(id) => ctx
+            .state
+            .read(move |store| store.milestone(project_id, id))
+            .await?
+            .map(|m| json::milestone(&ctx.state.config, project, &m))
+            .unwrap_or(Value::Null),
+        None => Value::Null,
+    };
+    let closed_by = match ticket.closed_by {
+        Some(id) => author(ctx, id).await?,
+        None => Value::Null,
+    };
+    let relations = json::IssueRelations {
+        author: author_json,
+        assignees,
+        milestone,
+        closed_by,
+        notes_count,
+    };
+    let mut value = json::issue(&ctx.state.config, project, ticket, relations);
     if let Value::Object(map) = &mut value {
         map.insert(
             "email_participants".into(),
@@ -130,15 +161,18 @@ pub async fn note_json(
     Ok(value)
 }
 
-pub async fn list(
+/// Reads GitLab's issue-list filters into a store query.
+async fn build_query(
     ctx: &Ctx<'_>,
-    id: &str,
+    project_id: u64,
     params: &Params,
-) -> Result<Response<Full<Bytes>>, ApiError> {
-    let project = projects::find(ctx, id).await?;
-    let page = Page::from_params(params)?;
-    let state = match params.string("state")?.as_deref() {
-        None | Some("all") => None,
+) -> Result<TicketQuery, ApiError> {
+    let mut query = TicketQuery {
+        project_id,
+        ..TicketQuery::default()
+    };
+    query.state = match params.string("state")?.as_deref() {
+        None | Some("all") | Some("") => None,
         Some("opened") => Some(TicketState::Opened),
         Some("closed") => Some(TicketState::Closed),
         Some(_) => {
@@ -147,23 +181,215 @@ pub async fn list(
             ))
         }
     };
-    let project_id = project.id;
-    let (offset, limit) = (page.offset(), page.per_page);
+    query.labels = match params.list("labels")? {
+        None => LabelFilter::Ignore,
+        Some(labels) if labels.len() == 1 && labels[0].eq_ignore_ascii_case("none") => {
+            LabelFilter::NoLabel
+        }
+        Some(labels) if labels.len() == 1 && labels[0].eq_ignore_ascii_case("any") => {
+            LabelFilter::AnyLabel
+        }
+        Some(labels) if labels.is_empty() => LabelFilter::Ignore,
+        Some(labels) => LabelFilter::All(labels),
+    };
+    query.assignee = match (
+        params.string("assignee_id")?,
+        params.list("assignee_username")?,
+    ) {
+        (Some(id), _) if id.eq_ignore_ascii_case("none") => IdFilter::NoneSet,
+        (Some(id), _) if id.eq_ignore_ascii_case("any") => IdFilter::AnySet,
+        (Some(id), _) => IdFilter::Is(
+            id.parse::<u64>()
+                .map_err(|_| ApiError::BadRequest("assignee_id is invalid".into()))?,
+        ),
+        (None, Some(names)) if !names.is_empty() => {
+            let name = names[0].clone();
+            match ctx
+                .state
+                .read(move |store| store.user_by_username(&name))
+                .await?
+            {
+                Some(user) => IdFilter::Is(user.id),
+                // An unknown user is assigned to nothing.
+                None => IdFilter::Is(0),
+            }
+        }
+        _ => IdFilter::Ignore,
+    };
+    query.milestone = match params.string("milestone")? {
+        None => IdFilter::Ignore,
+        Some(m) if m.eq_ignore_ascii_case("none") => IdFilter::NoneSet,
+        Some(m) if m.eq_ignore_ascii_case("any") => IdFilter::AnySet,
+        Some(title) => {
+            let milestones = ctx
+                .state
+                .read(move |store| store.milestones(project_id))
+                .await?;
+            match milestones.iter().find(|m| m.title == title) {
+                Some(m) => IdFilter::Is(m.id),
+                None => IdFilter::Is(0),
+            }
+        }
+    };
+    query.author_id = params.id("author_id")?;
+    query.search = params
+        .string("search")?
+        .map(|s| s.trim().to_lowercase())
+        .filter(|s| !s.is_empty());
+    query.confidential = params.bool("confidential")?;
+    query.iids = params.ids("iids")?;
+    query.created_after = params.datetime("created_after")?;
+    query.created_before = params.datetime("created_before")?;
+    query.updated_after = params.datetime("updated_after")?;
+    query.updated_before = params.datetime("updated_before")?;
+    query.order_by = match params.string("order_by")?.as_deref() {
+        None | Some("created_at") => OrderBy::CreatedAt,
+        Some("updated_at") => OrderBy::UpdatedAt,
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "order_by does not have a valid value (created_at, updated_at)".into(),
+            ))
+        }
+    };
+    query.ascending = match params.string("sort")?.as_deref() {
+        None | Some("desc") => false,
+        Some("asc") => true,
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "sort does not have a valid value".into(),
+            ))
+        }
+    };
+    Ok(query)
+}
+
+/// Keyset cursors: opaque to clients, `<updated_at>.<number>` in hex.
+fn encode_cursor(ticket: &Ticket) -> String {
+    hex::encode(format!("{}.{}", ticket.updated_at, ticket.number))
+}
+
+fn decode_cursor(text: &str) -> Result<Cursor, ApiError> {
+    let bad = || ApiError::BadRequest("cursor is invalid".into());
+    let raw = hex::decode(text).map_err(|_| bad())?;
+    let raw = String::from_utf8(raw).map_err(|_| bad())?;
+    let (updated, number) = raw.split_once('.').ok_or_else(bad)?;
+    Ok(Cursor {
+        updated_at: updated.parse().map_err(|_| bad())?,
+        number: number.parse().map_err(|_| bad())?,
+    })
+}
+
+pub async fn list(
+    ctx: &Ctx<'_>,
+    id: &str,
+    params: &Params,
+) -> Result<Response<Full<Bytes>>, ApiError> {
+    let access = projects::access(ctx, id).await?;
+    let mut query = build_query(ctx, access.project.id, params).await?;
+    let keyset = match params.string("pagination")?.as_deref() {
+        None | Some("offset") => false,
+        Some("keyset") => true,
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "pagination does not have a valid value".into(),
+            ))
+        }
+    };
+    let page = Page::from_params(params)?;
+    if keyset {
+        if let Some(cursor) = params.string("cursor")? {
+            query.after = Some(decode_cursor(&cursor)?);
+        }
+    }
+    let offset = if keyset { 0 } else { page.offset() };
+    let limit = page.per_page;
+    let checker = access.clone();
     let result = ctx
         .state
-        .read(move |store| store.tickets(project_id, state, offset, limit))
+        .read(move |store| store.query_tickets(&query, &|t| checker.can_see(t), offset, limit))
         .await?;
+    let project = &access.project;
     let mut items = Vec::with_capacity(result.tickets.len());
     for ticket in &result.tickets {
-        items.push(issue_json(ctx, &project, ticket).await?);
+        items.push(issue_json(ctx, project, ticket).await?);
     }
     let mut response = json_response(StatusCode::OK, &Value::Array(items));
-    page.decorate(
-        &mut response,
-        &ctx.url(&format!("projects/{}/issues", project.id)),
-        ctx.query,
-        result.total,
-    );
+    let url = ctx.url(&format!("projects/{}/issues", project.id));
+    if keyset {
+        if let (true, Some(last)) = (result.more, result.tickets.last()) {
+            page.decorate_keyset(&mut response, &url, ctx.query, &encode_cursor(last));
+        }
+    } else {
+        page.decorate_partial(&mut response, &url, ctx.query, result.total, result.more);
+    }
+    Ok(response)
+}
+
+/// `GET /issues`: every ticket the caller may see, across projects.
+pub async fn list_all(ctx: &Ctx<'_>, params: &Params) -> Result<Response<Full<Bytes>>, ApiError> {
+    let page = Page::from_params(params)?;
+    let user = ctx.caller.user.clone();
+    let project_ids: Vec<u64> = if user.is_admin {
+        ctx.state
+            .read(|store| store.projects())
+            .await?
+            .into_iter()
+            .map(|p| p.id)
+            .collect()
+    } else {
+        let id = user.id;
+        ctx.state
+            .read(move |store| store.memberships(id))
+            .await?
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect()
+    };
+    let wanted = page.offset() + page.per_page;
+    let mut all: Vec<(projects::ProjectAccess, Ticket)> = Vec::new();
+    let mut total: Option<u64> = Some(0);
+    for project_id in project_ids {
+        let Ok(access) = projects::access(ctx, &project_id.to_string()).await else {
+            continue;
+        };
+        let query = build_query(ctx, project_id, params).await?;
+        let checker = access.clone();
+        let result = ctx
+            .state
+            .read(move |store| store.query_tickets(&query, &|t| checker.can_see(t), 0, wanted))
+            .await?;
+        total = match (total, result.total) {
+            (Some(a), Some(b)) => Some(a + b),
+            _ => None,
+        };
+        all.extend(result.tickets.into_iter().map(|t| (access.clone(), t)));
+    }
+    let ascending = params.string("sort")?.as_deref() == Some("asc");
+    let by_updated = params.string("order_by")?.as_deref() == Some("updated_at");
+    all.sort_by_key(|(_, t)| {
+        (
+            if by_updated {
+                t.updated_at
+            } else {
+                t.created_at
+            },
+            t.id,
+        )
+    });
+    if !ascending {
+        all.reverse();
+    }
+    let mut items = Vec::new();
+    for (access, ticket) in all
+        .iter()
+        .skip(page.offset() as usize)
+        .take(page.per_page as usize)
+    {
+        items.push(issue_json(ctx, &access.project, ticket).await?);
+    }
+    let more = (all.len() as u64) > wanted || total.is_none_or(|t| t > wanted);
+    let mut response = json_response(StatusCode::OK, &Value::Array(items));
+    page.decorate_partial(&mut response, &ctx.url("issues"), ctx.query, total, more);
     Ok(response)
 }
 
@@ -173,41 +399,6 @@ pub async fn get(ctx: &Ctx<'_>, id: &str, iid: &str) -> Result<Response<Full<Byt
         StatusCode::OK,
         &issue_json(ctx, &project, &ticket).await?,
     ))
-}
-
-pub async fn notes(
-    ctx: &Ctx<'_>,
-    id: &str,
-    iid: &str,
-    params: &Params,
-) -> Result<Response<Full<Bytes>>, ApiError> {
-    let (project, ticket) = find(ctx, id, iid).await?;
-    let page = Page::from_params(params)?;
-    let (project_id, number) = (ticket.project_id, ticket.number);
-    let notes = ctx
-        .state
-        .read(move |store| store.notes(project_id, number))
-        .await?;
-    let total = notes.len() as u64;
-    let mut items = Vec::new();
-    for note in notes
-        .iter()
-        .skip(page.offset() as usize)
-        .take(page.per_page as usize)
-    {
-        items.push(note_json(ctx, &ticket, note).await?);
-    }
-    let mut response = json_response(StatusCode::OK, &Value::Array(items));
-    page.decorate(
-        &mut response,
-        &ctx.url(&format!(
-            "projects/{}/issues/{}/notes",
-            project.id, ticket.number
-        )),
-        ctx.query,
-        total,
-    );
-    Ok(response)
 }
 
 fn download(bytes: Vec<u8>, content_type: &str, filename: &str) -> Response<Full<Bytes>> {

@@ -88,14 +88,64 @@ fn state_name(state: TicketState) -> &'static str {
     }
 }
 
+/// The related records an issue JSON embeds, looked up by the caller.
+#[derive(Debug, Default)]
+pub struct IssueRelations {
+    pub author: Value,
+    pub assignees: Vec<Value>,
+    pub milestone: Value,
+    pub closed_by: Value,
+    pub notes_count: usize,
+}
+
+/// GitLab's time_stats object.
+pub fn time_stats(ticket: &Ticket) -> Value {
+    let human = |s: u64| (s > 0).then(|| crate::store::human_duration(s));
+    json!({
+        "time_estimate": ticket.time_estimate,
+        "total_time_spent": ticket.total_time_spent,
+        "human_time_estimate": human(ticket.time_estimate),
+        "human_total_time_spent": human(ticket.total_time_spent),
+    })
+}
+
+/// GitLab's milestone JSON.
+pub fn milestone(config: &Config, project: &Project, m: &crate::store::Milestone) -> Value {
+    let expired = m
+        .due_date
+        .as_deref()
+        .and_then(super::request::parse_datetime)
+        .is_some_and(|due| due + 86_400_000 <= crate::store::now_millis());
+    json!({
+        "id": m.id,
+        "iid": m.iid,
+        "project_id": m.project_id,
+        "title": m.title,
+        "description": m.description,
+        "state": m.state,
+        "created_at": timestamp(m.created_at),
+        "updated_at": timestamp(m.updated_at),
+        "due_date": m.due_date,
+        "start_date": m.start_date,
+        "expired": expired,
+        "web_url": format!("{}/-/milestones/{}", project_web_url(config, project), m.iid),
+    })
+}
+
 /// GitLab's issue JSON, plus mxdesk's `attachments` and `raw_message_url`.
 pub fn issue(
     config: &Config,
     project: &Project,
     ticket: &Ticket,
-    author: &Value,
-    notes_count: usize,
+    relations: IssueRelations,
 ) -> Value {
+    let IssueRelations {
+        author,
+        assignees,
+        milestone,
+        closed_by,
+        notes_count,
+    } = relations;
     let api = format!(
         "{}/api/v4/projects/{}/issues/{}",
         config.public_url(),
@@ -127,11 +177,11 @@ pub fn issue(
         "created_at": timestamp(ticket.created_at),
         "updated_at": timestamp(ticket.updated_at),
         "closed_at": ticket.closed_at.map(timestamp),
-        "closed_by": null,
+        "closed_by": closed_by,
         "labels": ticket.labels,
-        "milestone": null,
-        "assignees": [],
-        "assignee": null,
+        "milestone": milestone,
+        "assignee": assignees.first().cloned().unwrap_or(Value::Null),
+        "assignees": assignees,
         "author": author,
         "type": "ISSUE",
         "issue_type": "issue",
@@ -139,19 +189,16 @@ pub fn issue(
         "merge_requests_count": 0,
         "upvotes": 0,
         "downvotes": 0,
-        "due_date": null,
+        "due_date": ticket.due_date,
         "confidential": ticket.confidential,
-        "discussion_locked": null,
+        "discussion_locked": ticket.discussion_locked,
         "web_url": format!("{}/-/issues/{}", project_web_url(config, project), ticket.number),
         "references": {
             "short": format!("#{}", ticket.number),
             "relative": format!("#{}", ticket.number),
             "full": format!("{}/{}#{}", NAMESPACE, project.path, ticket.number),
         },
-        "time_stats": {
-            "time_estimate": 0, "total_time_spent": 0,
-            "human_time_estimate": null, "human_total_time_spent": null,
-        },
+        "time_stats": time_stats(ticket),
         "task_completion_status": { "count": 0, "completed_count": 0 },
         "has_tasks": false,
         "weight": null,
@@ -178,7 +225,7 @@ pub fn note(ticket: &Ticket, note: &Note, author: &Value) -> Value {
         "attachment": null,
         "author": author,
         "created_at": timestamp(note.created_at),
-        "updated_at": timestamp(note.created_at),
+        "updated_at": timestamp(note.updated_at.unwrap_or(note.created_at)),
         "system": note.kind == NoteKind::System,
         "internal": note.kind == NoteKind::Internal,
         "confidential": note.kind == NoteKind::Internal,

@@ -2,6 +2,8 @@
 //! tooling (python-gitlab, CLIs, MCP servers) works against mxdesk unchanged.
 //! It maps HTTP to store calls and never touches SMTP.
 
+mod discussions;
+mod duration;
 mod error;
 mod events;
 mod hooks;
@@ -23,7 +25,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http_body_util::Full;
+use http_body_util::combinators::BoxBody;
+use http_body_util::BodyExt;
 use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -61,15 +64,26 @@ impl ApiListener {
     }
 }
 
+/// The body of every API response: a whole document (JSON, a file), or a
+/// stream (the event feed's Server-Sent Events).
+pub type ApiBody = BoxBody<Bytes, Infallible>;
+
 /// What every handler needs.
 pub struct ApiState {
     pub store: Store,
     pub config: Arc<Config>,
+    /// Cancelled when the API stops serving: long-polls answer and event
+    /// streams end, so graceful shutdown need not wait for them.
+    pub shutdown: CancellationToken,
 }
 
 impl ApiState {
     pub fn new(store: Store, config: Arc<Config>) -> ApiState {
-        ApiState { store, config }
+        ApiState {
+            store,
+            config,
+            shutdown: CancellationToken::new(),
+        }
     }
 
     /// Runs a blocking store read off the reactor.
@@ -118,6 +132,7 @@ pub async fn serve(listener: ApiListener, state: Arc<ApiState>, shutdown: Cancel
             }
         });
     }
+    state.shutdown.cancel();
     if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
         .await
         .is_err()
@@ -126,20 +141,29 @@ pub async fn serve(listener: ApiListener, state: Arc<ApiState>, shutdown: Cancel
     }
 }
 
-async fn handle(state: Arc<ApiState>, request: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle(state: Arc<ApiState>, request: Request<Incoming>) -> Response<ApiBody> {
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let span = tracing::info_span!("api", %method, %path);
-    match router::route(&state, request)
-        .instrument(span.clone())
-        .await
-    {
+    // The event stream is the one streaming answer: it goes around the
+    // router, whose handlers answer whole documents.
+    let result = if events::is_stream(&request) {
+        events::stream(state, request)
+            .instrument(span.clone())
+            .await
+    } else {
+        router::route(&state, request)
+            .instrument(span.clone())
+            .await
+            .map(|response| response.map(BodyExt::boxed))
+    };
+    match result {
         Ok(response) => response,
         Err(error) => {
             if let ApiError::Internal(detail) = &error {
                 tracing::error!(parent: &span, %detail, "internal error");
             }
-            request::json_response(error.status(), &error.body())
+            request::json_response(error.status(), &error.body()).map(BodyExt::boxed)
         }
     }
 }

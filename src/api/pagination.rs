@@ -38,6 +38,59 @@ impl Page {
         (self.page - 1) * self.per_page
     }
 
+    /// Like [`Page::decorate`] when the total may be unknown (over the count
+    /// cap): then, as GitLab, `X-Total` and `X-Total-Pages` are left out and
+    /// `X-Next-Page` follows `more`.
+    pub fn decorate_partial(
+        &self,
+        response: &mut Response<Full<Bytes>>,
+        url: &str,
+        query: Option<&str>,
+        total: Option<u64>,
+        more: bool,
+    ) {
+        match total {
+            Some(total) => self.decorate(response, url, query, total),
+            None => {
+                // Pretend one more page exists, then drop what we cannot know.
+                let known = self.offset() + self.per_page * 2;
+                self.decorate(response, url, query, known);
+                let headers = response.headers_mut();
+                headers.remove("x-total");
+                headers.remove("x-total-pages");
+                if !more {
+                    headers.insert("x-next-page", HeaderValue::from_static(""));
+                }
+            }
+        }
+    }
+
+    /// Keyset pagination: only a `Link: <…cursor=…>; rel="next"` header.
+    pub fn decorate_keyset(
+        &self,
+        response: &mut Response<Full<Bytes>>,
+        url: &str,
+        query: Option<&str>,
+        cursor: &str,
+    ) {
+        let mut out = form_urlencoded::Serializer::new(String::new());
+        if let Some(query) = query {
+            for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+                if k != "cursor" && k != "page" {
+                    out.append_pair(&k, &v);
+                }
+            }
+        }
+        out.append_pair("cursor", cursor);
+        let link = format!("<{url}?{}>; rel=\"next\"", out.finish());
+        if let Ok(value) = HeaderValue::from_str(&link) {
+            response.headers_mut().insert("link", value);
+        }
+        response
+            .headers_mut()
+            .insert("x-per-page", HeaderValue::from(self.per_page));
+    }
+
     /// Adds the pagination headers for a result of `total` items.
     pub fn decorate(
         &self,

@@ -8,8 +8,8 @@ use serde_json::json;
 
 use super::request::{authenticate, json_response, Params};
 use super::{
-    events, hooks, issues, json, labels, milestones, notes, projects, service_desk, users,
-    ApiError, ApiState,
+    discussions, events, hooks, issues, json, labels, milestones, notes, projects, service_desk,
+    users, ApiError, ApiState,
 };
 
 /// Routes one request.
@@ -117,8 +117,60 @@ pub async fn route(
         (Method::GET, ["projects", id]) => projects::get(&ctx, id).await,
         (Method::GET, ["projects", id, "issues"]) => issues::list(&ctx, id, &params).await,
         (Method::GET, ["projects", id, "issues", iid]) => issues::get(&ctx, id, iid).await,
+        (Method::GET, ["issues"]) => issues::list_all(&ctx, &params).await,
+        (Method::POST, ["projects", id, "issues"]) => {
+            params
+                .merge_body(request, state.config.api.max_body_size)
+                .await?;
+            notes::create_issue(&ctx, id, &params).await
+        }
+        (Method::GET, ["projects", id, "issues", iid, "time_stats"]) => {
+            notes::time_tracking(&ctx, id, iid, "time_stats", &params).await
+        }
+        (
+            Method::POST,
+            ["projects", id, "issues", iid, action @ ("time_estimate"
+            | "reset_time_estimate"
+            | "add_spent_time"
+            | "reset_spent_time")],
+        ) => {
+            params
+                .merge_body(request, state.config.api.max_body_size)
+                .await?;
+            notes::time_tracking(&ctx, id, iid, action, &params).await
+        }
+        (Method::GET, ["projects", id, "issues", iid, "notes", note]) => {
+            discussions::get_note(&ctx, id, iid, note).await
+        }
+        (Method::PUT, ["projects", id, "issues", iid, "notes", note]) => {
+            params
+                .merge_body(request, state.config.api.max_body_size)
+                .await?;
+            discussions::edit_note(&ctx, id, iid, note, Some(&params)).await
+        }
+        (Method::DELETE, ["projects", id, "issues", iid, "notes", note]) => {
+            discussions::edit_note(&ctx, id, iid, note, None).await
+        }
+        (Method::GET, ["projects", id, "issues", iid, "discussions"]) => {
+            discussions::list_discussions(&ctx, id, iid, &params).await
+        }
+        (Method::GET, ["projects", id, "issues", iid, "discussions", discussion]) => {
+            discussions::get_discussion(&ctx, id, iid, discussion).await
+        }
+        (Method::POST, ["projects", id, "issues", iid, "discussions"]) => {
+            params
+                .merge_body(request, state.config.api.max_body_size)
+                .await?;
+            discussions::post(&ctx, id, iid, None, &params).await
+        }
+        (Method::POST, ["projects", id, "issues", iid, "discussions", discussion, "notes"]) => {
+            params
+                .merge_body(request, state.config.api.max_body_size)
+                .await?;
+            discussions::post(&ctx, id, iid, Some(discussion), &params).await
+        }
         (Method::GET, ["projects", id, "issues", iid, "notes"]) => {
-            issues::notes(&ctx, id, iid, &params).await
+            discussions::list_notes(&ctx, id, iid, &params).await
         }
         (Method::GET, ["projects", id, "issues", iid, "attachments", n]) => {
             issues::attachment(&ctx, id, iid, n).await
@@ -186,6 +238,16 @@ pub async fn route(
         | (_, ["projects", _, "issues"])
         | (_, ["projects", _, "issues", _])
         | (_, ["projects", _, "issues", _, "notes"])
+        | (_, ["issues"])
+        | (_, ["projects", _, "issues", _, "notes", _])
+        | (_, ["projects", _, "issues", _, "discussions"])
+        | (_, ["projects", _, "issues", _, "discussions", _])
+        | (_, ["projects", _, "issues", _, "discussions", _, "notes"])
+        | (_, ["projects", _, "issues", _, "time_stats"])
+        | (
+            _,
+            ["projects", _, "issues", _, "time_estimate" | "reset_time_estimate" | "add_spent_time" | "reset_spent_time"],
+        )
         | (_, ["projects", _, "issues", _, "attachments", _])
         | (_, ["projects", _, "issues", _, "raw_message"])
         | (_, ["projects", _, "issues", _, "blobs", _])

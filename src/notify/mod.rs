@@ -4,6 +4,7 @@
 pub mod compose;
 pub mod templates;
 pub mod transport;
+pub mod webhooks;
 pub mod worker;
 
 pub use worker::OutboxWorker;

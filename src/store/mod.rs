@@ -9,6 +9,8 @@
 //! - reads use MVCC read transactions and never block the writer.
 
 mod access;
+mod events_read;
+mod labels_read;
 pub mod model;
 mod ops;
 pub mod query;
@@ -22,16 +24,17 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Tab
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
+pub use events_read::{event_cursor, parse_event_cursor, EventItem, EventPage};
 pub use model::*;
-pub use ops::hooks::{HookOp, HookOutcome};
+pub use ops::hooks::{HookChanges, HookFlags, HookOp, HookOutcome};
 pub use ops::labels::{LabelOp, LabelOutcome};
 pub use ops::milestones::{MilestoneOp, MilestoneOutcome};
 pub use ops::outbox::AttemptResult;
 pub use ops::users::{UserOp, UserOutcome};
 use tables::*;
 pub use writer::{
-    Bounce, DeliveryOutcome, MailTarget, NewAttachment, NewMail, NoteChange, NoteOutcome,
-    StateEvent, StoreSettings, WriteOp, WriteOutcome,
+    human_duration, Bounce, DeliveryOutcome, MailTarget, NewAttachment, NewMail, NewTicket,
+    NoteChange, NoteOutcome, StateEvent, StoreSettings, WriteOp, WriteOutcome,
 };
 
 /// Why a store operation failed.
@@ -109,6 +112,8 @@ pub struct Store {
     project_ids: Arc<std::sync::RwLock<std::collections::HashMap<String, u64>>>,
     /// Notified after a commit that queued outbound mail.
     outbox_wakeup: Arc<tokio::sync::Notify>,
+    /// Notified (all waiters) after a commit that appended events.
+    events_wakeup: Arc<tokio::sync::Notify>,
 }
 
 /// One page of tickets plus the total matching count (for `X-Total`).
@@ -150,12 +155,19 @@ impl Store {
         initialise(&db)?;
         let db = Arc::new(db);
         let outbox_wakeup = Arc::new(tokio::sync::Notify::new());
-        let writer = writer::spawn(db.clone(), settings, outbox_wakeup.clone())?;
+        let events_wakeup = Arc::new(tokio::sync::Notify::new());
+        let writer = writer::spawn(
+            db.clone(),
+            settings,
+            outbox_wakeup.clone(),
+            events_wakeup.clone(),
+        )?;
         Ok(Store {
             db,
             writer,
             project_ids: Default::default(),
             outbox_wakeup,
+            events_wakeup,
         })
     }
 

@@ -188,6 +188,9 @@ pub struct Note {
     pub raw_message_sha256: Option<String>,
     #[serde(default)]
     pub attachments: Vec<Attachment>,
+    /// The discussion (thread) this note belongs to; `None`: its own.
+    #[serde(default)]
+    pub discussion_id: Option<String>,
 }
 
 /// Why an outbound mail is sent.

@@ -16,7 +16,7 @@ use super::ops::{self, Txn};
 use super::StoreError;
 
 pub use super::ops::mail::{Bounce, DeliveryOutcome, MailTarget, NewAttachment, NewMail};
-pub use super::ops::tickets::{NoteChange, NoteOutcome, StateEvent};
+pub use super::ops::tickets::{human_duration, NewTicket, NoteChange, NoteOutcome, StateEvent};
 
 /// Most jobs committed together; bounds the latency of the last job in a batch.
 const MAX_BATCH: usize = 512;
@@ -58,7 +58,7 @@ pub enum WriteOp {
         path: String,
     },
     /// Add a note and/or change a ticket (API notes, quick actions, PUT).
-    ChangeTicket(NoteChange),
+    ChangeTicket(Box<NoteChange>),
     /// Replace a project's service desk settings.
     UpdateServiceDesk {
         project_id: u64,
@@ -67,6 +67,15 @@ pub enum WriteOp {
     /// Stop mail to the participant holding this token.
     Unsubscribe {
         token: String,
+    },
+    /// Open a ticket from the API.
+    OpenTicket(ops::tickets::NewTicket),
+    /// Edit (`Some(body)`) or delete (`None`) a note.
+    EditNote {
+        project_id: u64,
+        number: u64,
+        note_id: u64,
+        body: Option<String>,
     },
     /// Users, tokens, members.
     Users(ops::users::UserOp),
@@ -94,6 +103,8 @@ pub enum WriteOutcome {
     },
     OutboxRecorded,
     Users(ops::users::UserOutcome),
+    TicketOpened(Box<Ticket>),
+    NoteEdited(Option<Box<Note>>),
     Labels(ops::labels::LabelOutcome),
     Milestones(ops::milestones::MilestoneOutcome),
     Hooks(ops::hooks::HookOutcome),
@@ -134,11 +145,12 @@ pub(crate) fn spawn(
     db: Arc<Database>,
     settings: StoreSettings,
     outbox_wakeup: Arc<Notify>,
+    events_wakeup: Arc<Notify>,
 ) -> Result<WriterHandle, StoreError> {
     let (jobs, receiver) = mpsc::channel(QUEUE_DEPTH);
     let thread = std::thread::Builder::new()
         .name("mxdesk-writer".into())
-        .spawn(move || run(db, receiver, settings, outbox_wakeup))
+        .spawn(move || run(db, receiver, settings, outbox_wakeup, events_wakeup))
         .map_err(|e| StoreError::Storage(e.to_string()))?;
     Ok(WriterHandle {
         jobs,
@@ -152,6 +164,7 @@ fn run(
     mut receiver: mpsc::Receiver<Job>,
     settings: StoreSettings,
     outbox_wakeup: Arc<Notify>,
+    events_wakeup: Arc<Notify>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = receiver.blocking_recv() {
@@ -163,9 +176,14 @@ fn run(
             }
         }
         match apply_batch(&db, &batch, &settings) {
-            Ok((results, queued_mail)) => {
+            Ok((results, queued_mail, appended_events)) => {
                 if queued_mail {
                     outbox_wakeup.notify_one();
+                }
+                // Before the answers, so an agent is woken no later than
+                // the SMTP client hears its 250.
+                if appended_events {
+                    events_wakeup.notify_waiters();
                 }
                 for (job, result) in batch.drain(..).zip(results) {
                     let _ = job.reply.send(result);
@@ -182,7 +200,7 @@ fn run(
     tracing::debug!("store writer stopped");
 }
 
-type BatchResults = (Vec<Result<WriteOutcome, StoreError>>, bool);
+type BatchResults = (Vec<Result<WriteOutcome, StoreError>>, bool, bool);
 
 /// Applies every job in one transaction. The outer error means the whole
 /// transaction failed; inner errors are per-job refusals that wrote nothing.
@@ -221,6 +239,16 @@ fn apply_batch(
                 })
             }
             WriteOp::Users(op) => ops::users::apply(&mut txn, op).map(WriteOutcome::Users),
+            WriteOp::OpenTicket(new) => {
+                ops::tickets::open(&mut txn, new).map(|t| WriteOutcome::TicketOpened(Box::new(t)))
+            }
+            WriteOp::EditNote {
+                project_id,
+                number,
+                note_id,
+                body,
+            } => ops::tickets::edit_note(&mut txn, *project_id, *number, *note_id, body.as_deref())
+                .map(|n| WriteOutcome::NoteEdited(n.map(Box::new))),
             WriteOp::Labels(op) => ops::labels::apply(&mut txn, op).map(WriteOutcome::Labels),
             WriteOp::Milestones(op) => {
                 ops::milestones::apply(&mut txn, op).map(WriteOutcome::Milestones)
@@ -238,6 +266,7 @@ fn apply_batch(
         }
     }
     let queued_mail = txn.queued_mail;
+    let appended_events = txn.appended_events.get();
     write.commit()?;
-    Ok((results, queued_mail))
+    Ok((results, queued_mail, appended_events))
 }

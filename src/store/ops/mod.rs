@@ -28,6 +28,8 @@ pub(crate) struct Txn<'a> {
     pub settings: &'a StoreSettings,
     /// Some job queued outbound mail: wake the outbox worker after commit.
     pub queued_mail: bool,
+    /// Some job appended events: wake the event feed after commit.
+    pub appended_events: std::cell::Cell<bool>,
 }
 
 impl<'a> Txn<'a> {
@@ -36,6 +38,7 @@ impl<'a> Txn<'a> {
             w,
             settings,
             queued_mail: false,
+            appended_events: std::cell::Cell::new(false),
         }
     }
 
@@ -77,6 +80,7 @@ impl<'a> Txn<'a> {
         self.w
             .open_table(EVENTS)?
             .insert(event.seq, encode(&event)?.as_slice())?;
+        self.appended_events.set(true);
         Ok(())
     }
 
@@ -338,6 +342,7 @@ impl Note {
             message_id: None,
             raw_message_sha256: None,
             attachments: Vec::new(),
+            discussion_id: None,
         }
     }
 }
