@@ -59,7 +59,6 @@ const STREAM_BUFFER: usize = 16;
 /// What the client waits before reconnecting a dropped stream (SSE `retry`).
 const RECONNECT_MILLIS: u32 = 3000;
 
-
 /// Routes `…/service_desk/events/…`; `rest` is the path after `events`.
 /// The stream never gets here: [`is_stream`] takes it before the router.
 pub async fn route(

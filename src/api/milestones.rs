@@ -8,19 +8,16 @@
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use super::json::{project_web_url, timestamp};
+use super::json::milestone as json;
 use super::labels::{description, no_content, optional_text, read_body, writer_access};
 use super::pagination::Page;
 use super::projects;
 use super::request::{json_response, Params};
 use super::router::Ctx;
 use super::ApiError;
-use crate::config::Config;
-use crate::store::{
-    Milestone, MilestoneOp, MilestoneOutcome, Project, StoreError, WriteOp, WriteOutcome,
-};
+use crate::store::{Milestone, MilestoneOp, MilestoneOutcome, StoreError, WriteOp, WriteOutcome};
 
 /// Routes `…/milestones/…`; `rest` is the path after `milestones`.
 pub async fn route(
@@ -42,28 +39,6 @@ pub async fn route(
         (_, []) | (_, [_]) => Err(ApiError::MethodNotAllowed),
         _ => Err(ApiError::NoRoute),
     }
-}
-
-/// GitLab's milestone JSON (also the `milestone` object of an issue).
-pub fn json(config: &Config, project: &Project, milestone: &Milestone) -> Value {
-    json_on(config, project, milestone, &Milestone::today())
-}
-
-fn json_on(config: &Config, project: &Project, milestone: &Milestone, today: &str) -> Value {
-    json!({
-        "id": milestone.id,
-        "iid": milestone.iid,
-        "project_id": milestone.project_id,
-        "title": milestone.title,
-        "description": milestone.description,
-        "state": milestone.state,
-        "created_at": timestamp(milestone.created_at),
-        "updated_at": timestamp(milestone.updated_at),
-        "due_date": milestone.due_date,
-        "start_date": milestone.start_date,
-        "expired": milestone.expired_on(today),
-        "web_url": format!("{}/-/milestones/{}", project_web_url(config, project), milestone.iid),
-    })
 }
 
 /// GitLab's list filters, parsed.
@@ -136,12 +111,11 @@ async fn list(
     // GitLab lists the newest first.
     milestones.reverse();
     let total = milestones.len() as u64;
-    let today = Milestone::today();
     let items: Vec<Value> = milestones
         .iter()
         .skip(page.offset() as usize)
         .take(page.per_page as usize)
-        .map(|m| json_on(&ctx.state.config, &project, m, &today))
+        .map(|m| json(&ctx.state.config, &project, m))
         .collect();
     let mut response = json_response(StatusCode::OK, &Value::Array(items));
     page.decorate(
@@ -304,6 +278,8 @@ async fn write(ctx: &Ctx<'_>, op: MilestoneOp) -> Result<Milestone, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
+    use crate::store::Project;
 
     fn milestone() -> Milestone {
         Milestone {
@@ -331,7 +307,7 @@ mod tests {
             created_at: 0,
             service_desk: Default::default(),
         };
-        let value = json_on(&config, &project, &milestone(), "2026-01-01");
+        let value = json(&config, &project, &milestone());
         for key in [
             "id",
             "iid",

@@ -19,7 +19,12 @@ use crate::store::{
 const MAX_NOTE_CHARS: usize = 1_000_000;
 
 async fn apply(ctx: &Ctx<'_>, change: NoteChange) -> Result<NoteOutcome, ApiError> {
-    match ctx.state.store.write(WriteOp::ChangeTicket(Box::new(change))).await? {
+    match ctx
+        .state
+        .store
+        .write(WriteOp::ChangeTicket(Box::new(change)))
+        .await?
+    {
         WriteOutcome::TicketChanged(outcome) => Ok(*outcome),
         _ => Err(ApiError::Internal("unexpected write outcome".into())),
     }

@@ -141,7 +141,9 @@ impl WebhookWorker {
         let span = tracing::info_span!("webhook", hook_id, project_id);
         tracing::Instrument::instrument(
             async move {
-                if let Err(error) = self.follow_inner(project_id, hook_id, &wake, &shutdown).await
+                if let Err(error) = self
+                    .follow_inner(project_id, hook_id, &wake, &shutdown)
+                    .await
                 {
                     if !matches!(error, StoreError::Closed) {
                         tracing::error!(%error, "webhook delivery stopped");
@@ -287,7 +289,9 @@ impl WebhookWorker {
         let actor_id = event
             .actor_id
             .or(note.as_ref().map(|n| n.author_id))
-            .or(ticket.closed_by.filter(|_| kind == HookEvent::Issue("close")))
+            .or(ticket
+                .closed_by
+                .filter(|_| kind == HookEvent::Issue("close")))
             .unwrap_or(ticket.author_id);
         let loaded = self
             .read(move |s| {

@@ -34,6 +34,22 @@ impl Reply {
     }
 }
 
+/// The multi-line EHLO reply (RFC 5321 §4.1.1.1) with the extensions
+/// mxdesk implements; STARTTLS only while the session is still plaintext.
+pub fn write_ehlo(out: &mut Vec<u8>, hostname: &str, offer_tls: bool, max_size: usize) {
+    let size = format!("SIZE {max_size}");
+    let mut lines: Vec<&str> = vec!["PIPELINING", &size, "8BITMIME", "ENHANCEDSTATUSCODES"];
+    if offer_tls {
+        lines.push("STARTTLS");
+    }
+    lines.extend(["CHUNKING", "SMTPUTF8", "HELP"]);
+    out.extend_from_slice(format!("250-{hostname} greets you\r\n").as_bytes());
+    for (index, line) in lines.iter().enumerate() {
+        let separator = if index + 1 == lines.len() { ' ' } else { '-' };
+        out.extend_from_slice(format!("250{separator}{line}\r\n").as_bytes());
+    }
+}
+
 pub fn greeting(hostname: &str) -> Reply {
     Reply {
         code: 220,
@@ -155,6 +171,20 @@ pub const BARE_LINE_ENDING: Reply = fixed(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ehlo_lists_extensions_and_ends_with_a_space_line() {
+        let mut out = Vec::new();
+        write_ehlo(&mut out, "mx.test", true, 1000);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with("250-mx.test greets you\r\n"));
+        assert!(text.contains("250-STARTTLS\r\n"));
+        assert!(text.contains("250-SIZE 1000\r\n"));
+        assert!(text.ends_with("250 HELP\r\n"));
+        let mut plain = Vec::new();
+        write_ehlo(&mut plain, "mx.test", false, 1000);
+        assert!(!String::from_utf8(plain).unwrap().contains("STARTTLS"));
+    }
 
     #[test]
     fn replies_carry_enhanced_codes() {

@@ -330,19 +330,13 @@ impl<H: MailHandler> Session<H> {
     fn ehlo(&mut self, host: String) {
         self.helo = Some(host);
         self.transaction = None;
-        let mut response = smtp_proto::EhloResponse::new(self.settings.hostname.as_str());
-        response.capabilities = smtp_proto::EXT_PIPELINING
-            | smtp_proto::EXT_SIZE
-            | smtp_proto::EXT_8BIT_MIME
-            | smtp_proto::EXT_ENHANCED_STATUS_CODES
-            | smtp_proto::EXT_CHUNKING
-            | smtp_proto::EXT_SMTP_UTF8;
-        if !self.tls && self.settings.tls.is_some() {
-            response.capabilities |= smtp_proto::EXT_START_TLS;
-        }
-        response.size = self.settings.limits.max_message_size;
-        // Multi-line reply, written straight to the output; a Vec cannot fail.
-        let _ = response.write(&mut self.outbuf);
+        let offer_tls = !self.tls && self.settings.tls.is_some();
+        reply::write_ehlo(
+            &mut self.outbuf,
+            &self.settings.hostname,
+            offer_tls,
+            self.settings.limits.max_message_size,
+        );
     }
 
     fn mail(&mut self, from: MailFrom<String>) -> Reply {

@@ -97,14 +97,12 @@ impl Store {
             last_seq: after,
             more: false,
         };
-        let mut scanned = 0usize;
-        for row in events.range(after.saturating_add(1)..)? {
+        for (scanned, row) in events.range(after.saturating_add(1)..)?.enumerate() {
             if page.items.len() >= limit || scanned >= max_scan {
                 page.more = true;
                 break;
             }
             let (key, value) = row?;
-            scanned += 1;
             page.last_seq = key.value();
             let event: Event = decode("events", value.value())?;
             if project.is_some_and(|p| p != event.project_id) {

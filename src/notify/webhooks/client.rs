@@ -55,11 +55,7 @@ impl HookClient {
             rustls::crypto::ring::default_provider(),
         ))
         .with_safe_default_protocol_versions()
-        .map(|builder| {
-            builder
-                .with_root_certificates(roots)
-                .with_no_client_auth()
-        });
+        .map(|builder| builder.with_root_certificates(roots).with_no_client_auth());
         let tls = match tls {
             Ok(config) => Some(TlsConnector::from(Arc::new(config))),
             Err(error) => {
@@ -164,9 +160,7 @@ impl Target {
         if host.is_empty() {
             return Err(invalid());
         }
-        let port = authority
-            .port_u16()
-            .unwrap_or(if https { 443 } else { 80 });
+        let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
         let path_and_query = uri
             .path_and_query()
             .map(|p| p.as_str().to_string())

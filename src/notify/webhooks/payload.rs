@@ -293,9 +293,18 @@ mod tests {
         let kind = |k, d| hook_event(&event(k, d, false));
         assert_eq!(kind("issue_opened", None), Some(HookEvent::Issue("open")));
         assert_eq!(kind("issue_closed", None), Some(HookEvent::Issue("close")));
-        assert_eq!(kind("issue_reopened", None), Some(HookEvent::Issue("reopen")));
-        assert_eq!(kind("issue_updated", None), Some(HookEvent::Issue("update")));
-        assert_eq!(kind("note_added", Some("email")), Some(HookEvent::Note("create")));
+        assert_eq!(
+            kind("issue_reopened", None),
+            Some(HookEvent::Issue("reopen"))
+        );
+        assert_eq!(
+            kind("issue_updated", None),
+            Some(HookEvent::Issue("update"))
+        );
+        assert_eq!(
+            kind("note_added", Some("email")),
+            Some(HookEvent::Note("create"))
+        );
         assert_eq!(kind("note_added", Some("system")), None);
         assert_eq!(kind("mail_delivered", None), None);
         let mut project_event = event("project_created", None, false);
@@ -330,8 +339,16 @@ mod tests {
         }))
         .expect("a minimal ticket");
         let internal = event("note_added", Some("internal"), true);
-        assert!(is_confidential(HookEvent::Note("create"), &internal, &ticket));
+        assert!(is_confidential(
+            HookEvent::Note("create"),
+            &internal,
+            &ticket
+        ));
         let public = event("note_added", Some("public"), false);
-        assert!(!is_confidential(HookEvent::Note("create"), &public, &ticket));
+        assert!(!is_confidential(
+            HookEvent::Note("create"),
+            &public,
+            &ticket
+        ));
     }
 }

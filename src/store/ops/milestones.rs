@@ -99,17 +99,6 @@ impl Milestone {
         (year >= 1 && (1..=days).contains(&day)).then(|| text.to_string())
     }
 
-    /// Today's date (UTC) as `YYYY-MM-DD`, to compare with due dates.
-    pub fn today() -> String {
-        let now = mail_parser::DateTime::from_timestamp(now_millis().div_euclid(1000));
-        format!("{:04}-{:02}-{:02}", now.year, now.month, now.day)
-    }
-
-    /// GitLab's `expired`: the due date has passed (`today` as from [`Milestone::today`]).
-    pub fn expired_on(&self, today: &str) -> bool {
-        self.due_date.as_deref().is_some_and(|due| due < today)
-    }
-
     pub fn is_closed(&self) -> bool {
         self.state == "closed"
     }
@@ -311,26 +300,5 @@ mod tests {
         assert!(Milestone::normalize_title(" \t").is_err());
         assert!(Milestone::normalize_title(&"x".repeat(256)).is_err());
         assert!(Milestone::normalize_title(&"x".repeat(255)).is_ok());
-    }
-
-    #[test]
-    fn expired_means_due_before_today() {
-        let mut m = Milestone {
-            id: 1,
-            iid: 1,
-            project_id: 1,
-            title: "v1".into(),
-            description: None,
-            due_date: None,
-            start_date: None,
-            state: "active".into(),
-            created_at: 0,
-            updated_at: 0,
-        };
-        assert!(!m.expired_on("2026-03-02"));
-        m.due_date = Some("2026-03-01".into());
-        assert!(m.expired_on("2026-03-02"));
-        assert!(!m.expired_on("2026-03-01"));
-        assert_eq!(Milestone::today().len(), 10);
     }
 }
