@@ -1,6 +1,7 @@
 //! `/projects/:id/milestones`: GitLab's project milestones API (list with
 //! GitLab's filters, get, create, update including `state_event`, delete).
 //! `:milestone_id` is the global `id`, as in GitLab; `iid` counts per project.
+//! `…/:milestone_id/issues` lists the milestone's issues the caller may see.
 //!
 //! Reading needs a project the caller can see; writing needs Reporter or
 //! above and a token with the `api` scope, as in GitLab.
@@ -17,6 +18,7 @@ use super::projects;
 use super::request::{json_response, Params};
 use super::router::Ctx;
 use super::ApiError;
+use crate::store::query::{IdFilter, TicketQuery};
 use crate::store::{Milestone, MilestoneOp, MilestoneOutcome, StoreError, WriteOp, WriteOutcome};
 
 /// Routes `…/milestones/…`; `rest` is the path after `milestones`.
@@ -36,7 +38,11 @@ pub async fn route(
             update(ctx, project, id, &read_body(ctx, params, request).await?).await
         }
         (&Method::DELETE, [id]) => delete(ctx, project, id).await,
-        (_, []) | (_, [_]) => Err(ApiError::MethodNotAllowed),
+        (&Method::GET, [id, "issues"]) => issues(ctx, project, id, &params).await,
+        (&Method::GET, [id, "merge_requests"]) => merge_requests(ctx, project, id, &params).await,
+        (_, []) | (_, [_]) | (_, [_, "issues"]) | (_, [_, "merge_requests"]) => {
+            Err(ApiError::MethodNotAllowed)
+        }
         _ => Err(ApiError::NoRoute),
     }
 }
@@ -223,6 +229,71 @@ async fn delete(ctx: &Ctx<'_>, project: &str, id: &str) -> Result<Response<Full<
     )
     .await?;
     Ok(no_content())
+}
+
+/// `GET …/milestones/:id/issues`: the issues in the milestone the caller
+/// may see, newest first, paginated. No index maps milestones to tickets,
+/// so this reads the project's tickets (counting stops at the query cap).
+async fn issues(
+    ctx: &Ctx<'_>,
+    project: &str,
+    id: &str,
+    params: &Params,
+) -> Result<Response<Full<Bytes>>, ApiError> {
+    let access = projects::access(ctx, project).await?;
+    let milestone = find(ctx, access.project.id, id).await?;
+    let page = Page::from_params(params)?;
+    let query = TicketQuery {
+        project_id: access.project.id,
+        milestone: IdFilter::Is(milestone.id),
+        ..TicketQuery::default()
+    };
+    let (offset, limit) = (page.offset(), page.per_page);
+    let checker = access.clone();
+    let found = ctx
+        .state
+        .read(move |store| store.query_tickets(&query, &|t| checker.can_see(t), offset, limit))
+        .await?;
+    let mut items = Vec::with_capacity(found.tickets.len());
+    for ticket in &found.tickets {
+        items.push(super::issues::issue_json(ctx, &access.project, ticket).await?);
+    }
+    let mut response = json_response(StatusCode::OK, &Value::Array(items));
+    page.decorate_partial(
+        &mut response,
+        &ctx.url(&format!(
+            "projects/{}/milestones/{}/issues",
+            access.project.id, milestone.id
+        )),
+        ctx.query,
+        found.total,
+        found.more,
+    );
+    Ok(response)
+}
+
+/// `GET …/milestones/:id/merge_requests`: mxdesk has no merge requests, so
+/// an existing milestone has none.
+async fn merge_requests(
+    ctx: &Ctx<'_>,
+    project: &str,
+    id: &str,
+    params: &Params,
+) -> Result<Response<Full<Bytes>>, ApiError> {
+    let project = projects::find(ctx, project).await?;
+    let milestone = find(ctx, project.id, id).await?;
+    let page = Page::from_params(params)?;
+    let mut response = json_response(StatusCode::OK, &Value::Array(Vec::new()));
+    page.decorate(
+        &mut response,
+        &ctx.url(&format!(
+            "projects/{}/milestones/{}/merge_requests",
+            project.id, milestone.id
+        )),
+        ctx.query,
+        0,
+    );
+    Ok(response)
 }
 
 /// The project's milestone with global id `id`; anything else is a 404.
