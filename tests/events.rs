@@ -40,16 +40,12 @@ fn send_mail(server: &TestServer, subject: &str, message_id: &str) -> Instant {
 }
 
 fn get_as(server: &TestServer, token: &str, path: &str) -> HttpResponse {
-    http_request(server.api_addr, "GET", path, &[("PRIVATE-TOKEN", token)], b"")
-}
-
-fn post_as(server: &TestServer, token: &str, path: &str, body: &Value) -> HttpResponse {
     http_request(
         server.api_addr,
-        "POST",
+        "GET",
         path,
-        &[("PRIVATE-TOKEN", token), ("Content-Type", "application/json")],
-        body.to_string().as_bytes(),
+        &[("PRIVATE-TOKEN", token)],
+        b"",
     )
 }
 
@@ -66,7 +62,12 @@ fn poll(server: &TestServer, token: &str, query: &str) -> (Vec<Value>, String) {
 
 /// Reads the feed from `after` (the beginning when `None`) to its current
 /// end, `limit` events at a time.
-fn drain(server: &TestServer, token: &str, after: Option<&str>, limit: usize) -> (Vec<Value>, String) {
+fn drain(
+    server: &TestServer,
+    token: &str,
+    after: Option<&str>,
+    limit: usize,
+) -> (Vec<Value>, String) {
     let mut all = Vec::new();
     let mut cursor = after.map(str::to_string);
     loop {
@@ -145,8 +146,20 @@ fn long_poll_returns_within_a_second_of_the_250() {
     assert_eq!(opened["issue_iid"], 1);
     assert_eq!(opened["issue"]["title"], "Printer on fire");
     assert_eq!(opened["issue"]["confidential"], true);
-    assert_eq!(opened["id"].as_str(), Some(body["cursor"].as_str().unwrap()));
-    for key in ["id", "seq", "type", "project_id", "issue_iid", "note_id", "internal", "created_at"] {
+    assert_eq!(
+        opened["id"].as_str(),
+        Some(body["cursor"].as_str().unwrap())
+    );
+    for key in [
+        "id",
+        "seq",
+        "type",
+        "project_id",
+        "issue_iid",
+        "note_id",
+        "internal",
+        "created_at",
+    ] {
         assert!(opened.get(key).is_some(), "event lacks {key}: {opened}");
     }
 }
@@ -160,7 +173,10 @@ fn an_empty_wait_times_out_with_the_same_cursor() {
     let took = started.elapsed();
     assert!(events.is_empty(), "{events:?}");
     assert_eq!(next, cursor);
-    assert!(took >= Duration::from_millis(450), "returned after {took:?}");
+    assert!(
+        took >= Duration::from_millis(450),
+        "returned after {took:?}"
+    );
 }
 
 #[test]
@@ -180,7 +196,13 @@ fn bad_cursor_wait_and_limit_are_400_with_a_message() {
         let response = server.get(&format!("/api/v4/service_desk/events?{query}"));
         response.assert_json_error(400);
     }
-    let response = http_request(server.api_addr, "GET", "/api/v4/service_desk/events", &[], b"");
+    let response = http_request(
+        server.api_addr,
+        "GET",
+        "/api/v4/service_desk/events",
+        &[],
+        b"",
+    );
     response.assert_json_error(401);
     let response = server.post_json("/api/v4/service_desk/events", &json!({}));
     response.assert_json_error(405);
@@ -190,7 +212,11 @@ fn bad_cursor_wait_and_limit_are_400_with_a_message() {
 fn resume_after_a_restart_yields_every_event_exactly_once_in_order() {
     let mut server = desk();
     for i in 1..=3 {
-        send_mail(&server, &format!("Before restart {i}"), &format!("before-{i}@example.org"));
+        send_mail(
+            &server,
+            &format!("Before restart {i}"),
+            &format!("before-{i}@example.org"),
+        );
     }
     let note = server.post_json(
         "/api/v4/projects/acme/issues/1/notes",
@@ -203,7 +229,11 @@ fn resume_after_a_restart_yields_every_event_exactly_once_in_order() {
 
     server.restart();
     for i in 1..=2 {
-        send_mail(&server, &format!("After restart {i}"), &format!("after-{i}@example.org"));
+        send_mail(
+            &server,
+            &format!("After restart {i}"),
+            &format!("after-{i}@example.org"),
+        );
     }
     let (after, end) = drain(&server, ADMIN_TOKEN, Some(&cursor), 2);
     let opened_after: Vec<u64> = after
@@ -232,7 +262,12 @@ fn resume_after_a_restart_yields_every_event_exactly_once_in_order() {
 
 /// A user with a token (`api` scope), a member of `project` at `level`
 /// when given. Uses GitLab's admin routes.
-fn user_with_token(server: &TestServer, username: &str, project_id: u64, level: Option<u8>) -> String {
+fn user_with_token(
+    server: &TestServer,
+    username: &str,
+    project_id: u64,
+    level: Option<u8>,
+) -> String {
     let user = server.post_json(
         "/api/v4/users",
         &json!({
@@ -265,7 +300,9 @@ fn user_with_token(server: &TestServer, username: &str, project_id: u64, level: 
 #[test]
 fn guests_and_outsiders_never_see_confidential_tickets_or_internal_notes() {
     let server = desk();
-    let project_id = server.get_json("/api/v4/projects/acme")["id"].as_u64().unwrap();
+    let project_id = server.get_json("/api/v4/projects/acme")["id"]
+        .as_u64()
+        .unwrap();
     let guest = user_with_token(&server, "gina", project_id, Some(10));
     let reporter = user_with_token(&server, "rory", project_id, Some(20));
     let outsider = user_with_token(&server, "otto", project_id, None);
@@ -299,7 +336,8 @@ fn guests_and_outsiders_never_see_confidential_tickets_or_internal_notes() {
 
     let (seen, cursor) = drain(&server, &guest, None, 1000);
     assert!(
-        seen.iter().any(|e| e["issue_iid"] == 2 && e["type"] == "issue_opened"),
+        seen.iter()
+            .any(|e| e["issue_iid"] == 2 && e["type"] == "issue_opened"),
         "the guest sees the public ticket: {seen:?}"
     );
     assert!(
@@ -307,8 +345,14 @@ fn guests_and_outsiders_never_see_confidential_tickets_or_internal_notes() {
         "the guest sees the public note: {seen:?}"
     );
     for event in &seen {
-        assert_ne!(event["issue_iid"], 1, "guest saw a confidential ticket: {event}");
-        assert_ne!(event["internal"], true, "guest saw an internal note: {event}");
+        assert_ne!(
+            event["issue_iid"], 1,
+            "guest saw a confidential ticket: {event}"
+        );
+        assert_ne!(
+            event["internal"], true,
+            "guest saw an internal note: {event}"
+        );
         let text = event.to_string();
         for secret in ["Secret invoice", "Customer is VIP", "Refund approved"] {
             assert!(!text.contains(secret), "guest saw {secret:?}: {text}");
@@ -481,7 +525,10 @@ fn sse_stream_delivers_events_and_resumes_from_last_event_id() {
     let mut resumed = SseClient::open(
         &server,
         "/api/v4/service_desk/events",
-        &[("Accept", "text/event-stream"), ("Last-Event-ID", &first.id)],
+        &[
+            ("Accept", "text/event-stream"),
+            ("Last-Event-ID", &first.id),
+        ],
     );
     assert_eq!(resumed.status, 200);
     let next = resumed.next_event();

@@ -751,3 +751,115 @@ fn reading_needs_the_project_and_writing_needs_reporter_with_api_scope() {
     );
     assert_eq!(response.status, 204, "{response}");
 }
+
+#[test]
+fn labels_and_milestones_follow_their_issues() {
+    let server = TestServer::start();
+    let p = project_id(&server.create_project("acme"));
+    let labels = format!("/api/v4/projects/{p}/labels");
+    let issues = format!("/api/v4/projects/{p}/issues");
+    create_label(&server, p, "bug", "#d9534f");
+    let v1 = create_milestone(&server, p, json!({ "title": "v1" }));
+    let v1_path = format!("/api/v4/projects/{p}/milestones/{}", v1["id"]);
+
+    let response = send(
+        &server,
+        "POST",
+        &issues,
+        &json!({ "title": "public", "labels": "bug,new one", "milestone_id": v1["id"] }),
+    );
+    assert_eq!(response.status, 201, "{response}");
+    let public = response.json()["iid"].as_u64().expect("iid");
+    let response = send(
+        &server,
+        "POST",
+        &issues,
+        &json!({ "title": "secret", "labels": ["BUG"], "confidential": true }),
+    );
+    assert_eq!(response.status, 201, "{response}");
+
+    // An unknown label set on an issue is created, with GitLab's default colour.
+    let created = server.get_json(&format!("{labels}/new%20one"));
+    assert_eq!(created["color"], "#6699cc");
+    assert_eq!(created["open_issues_count"], 1);
+    // Counts follow state, and confidential tickets only count for those
+    // who may see them.
+    let bug = server.get_json(&format!("{labels}/bug"));
+    assert_eq!(
+        (
+            bug["open_issues_count"].as_u64(),
+            bug["closed_issues_count"].as_u64()
+        ),
+        (Some(2), Some(0))
+    );
+    let response = send(
+        &server,
+        "PUT",
+        &format!("{issues}/{public}"),
+        &json!({ "state_event": "close" }),
+    );
+    assert_eq!(response.status, 200, "{response}");
+    let bug = server.get_json(&format!("{labels}/bug"));
+    assert_eq!(
+        (
+            bug["open_issues_count"].as_u64(),
+            bug["closed_issues_count"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+    let guest = user_with_token(&server, "guest", p, 10, "api");
+    let seen = as_user(&server, &guest, "GET", &labels, &json!({})).json();
+    let guest_bug = seen
+        .as_array()
+        .and_then(|all| all.iter().find(|l| l["name"] == "bug"))
+        .expect("bug listed")
+        .clone();
+    assert_eq!(guest_bug["open_issues_count"], 0);
+    assert_eq!(guest_bug["closed_issues_count"], 1);
+
+    // The milestone's issues.
+    let response = server.get(&format!("{v1_path}/issues"));
+    assert_eq!(response.status, 200, "{response}");
+    let in_milestone = response.json();
+    assert_eq!(
+        in_milestone.as_array().map(Vec::len),
+        Some(1),
+        "{in_milestone}"
+    );
+    assert_eq!(in_milestone[0]["iid"], public);
+    assert_eq!(in_milestone[0]["milestone"]["id"], v1["id"]);
+    assert_eq!(response.header("x-total"), Some("1"));
+    assert_eq!(
+        server.get_json(&format!("{v1_path}/merge_requests")),
+        json!([])
+    );
+    server
+        .get(&format!("/api/v4/projects/{p}/milestones/999999/issues"))
+        .assert_json_error(404);
+
+    // Renaming and deleting a label rewrites the issues that carry it.
+    let response = send(
+        &server,
+        "PUT",
+        &format!("{labels}/bug"),
+        &json!({ "new_name": "defect" }),
+    );
+    assert_eq!(response.status, 200, "{response}");
+    assert_eq!(
+        server.issue(&p.to_string(), public)["labels"],
+        json!(["defect", "new one"])
+    );
+    let response = server.request("DELETE", &format!("{labels}/new%20one"), &[], b"");
+    assert_eq!(response.status, 204, "{response}");
+    assert_eq!(
+        server.issue(&p.to_string(), public)["labels"],
+        json!(["defect"])
+    );
+    let by_label = server.get_json(&format!("{issues}?labels=defect&state=all"));
+    assert_eq!(by_label.as_array().map(Vec::len), Some(2));
+
+    // Deleting the milestone takes it off the issue.
+    let response = server.request("DELETE", &v1_path, &[], b"");
+    assert_eq!(response.status, 204, "{response}");
+    assert!(server.issue(&p.to_string(), public)["milestone"].is_null());
+}

@@ -101,10 +101,14 @@ async fn list(
         .read(move |store| store.labels(project_id))
         .await?
         .into_iter()
+        // GitLab's `search` matches the title or the description.
         .filter(|l| {
-            search
-                .as_deref()
-                .is_none_or(|s| l.name.to_lowercase().contains(s))
+            search.as_deref().is_none_or(|s| {
+                l.name.to_lowercase().contains(s)
+                    || l.description
+                        .as_deref()
+                        .is_some_and(|d| d.to_lowercase().contains(s))
+            })
         })
         .collect();
     let total = labels.len() as u64;
