@@ -9,7 +9,9 @@
 # (every 250 means the message is durably stored), then against Postfix's
 # smtp-sink (which throws mail away) as the ceiling of the client and the
 # loopback network on this machine. Latency (end of DATA -> 250) comes from
-# tests/bench_latency.py at a fixed offered rate.
+# tests/bench_latency.py at a fixed offered rate. The event feed's wake
+# latency (250 -> answer of an agent's waiting long-poll, target 50 ms) comes
+# from tests/bench_feed.py, on the fresh server before the load runs.
 #
 # Environment (defaults in brackets):
 #   BENCH_SESSIONS [20]          parallel sessions of the first throughput run
@@ -19,6 +21,7 @@
 #   BENCH_LAT_SESSIONS [10]      latency run: sessions
 #   BENCH_LAT_RATE [1000]        latency run: target msg/s, all sessions
 #   BENCH_LAT_SECONDS [5]        latency run: seconds of offered load
+#   BENCH_FEED_ROUNDS [50]       event feed run: mails, one waiting poll each
 #   BENCH_TIMEOUT [600]          limit in seconds for each client run
 #   BENCH_START_TIMEOUT [60]     limit in seconds for mxdesk to start listening
 #   BENCH_DIR [target/bench.XXXX] work directory (config, data). Keep it on a
@@ -39,6 +42,7 @@ SIZE=${BENCH_SIZE:-2048}
 LAT_SESSIONS=${BENCH_LAT_SESSIONS:-10}
 LAT_RATE=${BENCH_LAT_RATE:-1000}
 LAT_SECONDS=${BENCH_LAT_SECONDS:-5}
+FEED_ROUNDS=${BENCH_FEED_ROUNDS:-50}
 RUN_TIMEOUT=${BENCH_TIMEOUT:-600}
 START_TIMEOUT=${BENCH_START_TIMEOUT:-60}
 TOKEN=bench-admin-token
@@ -233,6 +237,15 @@ case "$status" in
     *) die "creating the project failed: HTTP $status $(head -c 300 "$WORK/project.json" 2>/dev/null)" ;;
 esac
 
+say "mxdesk: event feed wake latency, $FEED_ROUNDS rounds"
+FEED=$(timeout "$RUN_TIMEOUT" python3 tests/bench_feed.py --api "http://$API_ADDR" \
+    --smtp-port "$SMTP_PORT" --token "$TOKEN" --to "$RCPT" --rounds "$FEED_ROUNDS") || {
+    printf '%s\n' "$FEED" >&2
+    die "event feed run failed"
+}
+FEED=$(printf '%s\n' "$FEED" | grep '^RESULT')
+say "mxdesk: event feed $FEED"
+
 MX_PAR=$(smtp_source "mxdesk" "$SMTP_PORT" "$SESSIONS" "$MESSAGES")
 MX_ONE=$(smtp_source "mxdesk" "$SMTP_PORT" 1 "$SINGLE_MESSAGES")
 
@@ -272,5 +285,6 @@ messages: ${SIZE}-byte payload, smtp-source -d (one connection per session)
 | latency p50, end of DATA to 250 | $(field "$MX_LAT" p50_ms) ms | $(field "$SINK_LAT" p50_ms) ms | |
 | latency p99, end of DATA to 250 | $(field "$MX_LAT" p99_ms) ms | $(field "$SINK_LAT" p99_ms) ms | |
 | latency run: achieved of $LAT_RATE msg/s target, $LAT_SESSIONS sessions, ${LAT_SECONDS} s | $(field "$MX_LAT" achieved) msg/s | $(field "$SINK_LAT" achieved) msg/s | |
+| event feed, 250 to waiting long-poll, p50 / p99 / max ($FEED_ROUNDS mails, target 50 ms) | $(field "$FEED" p50_ms) / $(field "$FEED" p99_ms) / $(field "$FEED" max_ms) ms | | |
 ===========================================================
 EOF

@@ -459,6 +459,32 @@ impl SseClient {
         self.pending.extend_from_slice(&chunk[..size]);
     }
 
+    /// Whether the body ends (the last chunk) before any further event.
+    fn ended(&mut self) -> bool {
+        loop {
+            let mut size_line = String::new();
+            match self.reader.read_line(&mut size_line) {
+                Ok(0) => return true,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+            let size = usize::from_str_radix(size_line.trim(), 16).unwrap_or(usize::MAX);
+            if size == 0 {
+                return true;
+            }
+            if size == usize::MAX {
+                return false;
+            }
+            let mut chunk = vec![0u8; size + 2];
+            if self.reader.read_exact(&mut chunk).is_err() {
+                return false;
+            }
+            if String::from_utf8_lossy(&chunk).contains("data: ") {
+                return false;
+            }
+        }
+    }
+
     /// The next raw block (text up to a blank line), comments included.
     fn next_block(&mut self) -> String {
         loop {
@@ -552,4 +578,40 @@ fn sse_stream_delivers_events_and_resumes_from_last_event_id() {
         b"",
     );
     bad.assert_json_error(400);
+}
+
+#[test]
+fn parked_polls_and_streams_end_promptly_when_the_server_stops() {
+    let mut server = desk();
+    let (_, cursor) = drain(&server, ADMIN_TOKEN, None, 1000);
+    let (done_tx, done_rx) = mpsc::channel();
+    let addr = server.api_addr;
+    let path = format!("/api/v4/service_desk/events?after={cursor}&wait=60");
+    std::thread::spawn(move || {
+        let response = http_request(addr, "GET", &path, &[("PRIVATE-TOKEN", ADMIN_TOKEN)], b"");
+        let _ = done_tx.send(response);
+    });
+    let mut stream = SseClient::open(
+        &server,
+        &format!("/api/v4/service_desk/events/stream?after={cursor}"),
+        &[],
+    );
+    assert!(stream.next_block().contains(": connected"));
+    assert!(done_rx.recv_timeout(Duration::from_millis(300)).is_err());
+
+    let started = Instant::now();
+    let status = server.terminate();
+    assert!(status.success(), "{status}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "shutdown waited {:?} for the feed",
+        started.elapsed()
+    );
+    let response = done_rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the long-poll answered");
+    assert_eq!(response.status, 200, "{response}");
+    assert_eq!(response.json()["events"], json!([]));
+    assert_eq!(response.json()["cursor"], cursor);
+    assert!(stream.ended(), "the stream did not end");
 }

@@ -64,7 +64,9 @@ struct HookTask {
 
 /// What became of one event for one hook.
 enum Outcome {
-    /// Delivered, or given up on: move the cursor now.
+    /// Delivered: move the cursor now.
+    Delivered { attempt: u32 },
+    /// Given up on: move the cursor now.
     Done,
     /// Not for this hook: move the cursor with the next write.
     Skipped,
@@ -183,9 +185,14 @@ impl WebhookWorker {
                     return Ok(());
                 }
                 cursor = item.event.seq;
-                if matches!(outcome, Outcome::Done) {
+                if matches!(outcome, Outcome::Done | Outcome::Delivered { .. }) {
                     self.advance(hook_id, cursor).await?;
                     saved = cursor;
+                }
+                if let Outcome::Delivered { attempt } = outcome {
+                    // Logged once the cursor is durable: from here on a
+                    // restart will not send this event again.
+                    tracing::info!(seq = cursor, attempt, "webhook delivered");
                 }
             }
             // Events of other projects and unwanted ones move it too.
@@ -240,10 +247,7 @@ impl WebhookWorker {
             };
             let seq = item.event.seq;
             let retry = match result {
-                Ok(status) if status.is_success() => {
-                    tracing::info!(seq, %status, attempt, "webhook delivered");
-                    return Ok(Outcome::Done);
-                }
+                Ok(status) if status.is_success() => return Ok(Outcome::Delivered { attempt }),
                 Ok(status) if retryable(status) => format!("answered {status}"),
                 Ok(status) => {
                     tracing::warn!(seq, %status, url = %hook.url, "webhook refused by the receiver; event skipped");
