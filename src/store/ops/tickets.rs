@@ -179,16 +179,32 @@ pub fn edit_note(
                 crate::store::encode(&note)?.as_slice(),
             )?;
             drop(notes);
-            txn.event("note_updated", ticket.project_id, Some(ticket.number))?;
+            note_event(txn, &ticket, &note, "note_updated")?;
             Ok(Some(note))
         }
         None => {
             notes.remove((project_id, number, seq))?;
             drop(notes);
-            txn.event("note_deleted", ticket.project_id, Some(ticket.number))?;
+            note_event(txn, &ticket, &note, "note_deleted")?;
             Ok(None)
         }
     }
+}
+
+/// An event about an existing note, carrying its id and visibility so the
+/// feed and hooks can filter it like the note itself.
+fn note_event(txn: &Txn, ticket: &Ticket, note: &Note, kind: &str) -> Result<(), StoreError> {
+    txn.record_event(Event {
+        seq: 0,
+        kind: kind.into(),
+        project_id: ticket.project_id,
+        ticket_number: Some(ticket.number),
+        created_at: now_millis(),
+        note_id: Some(note.id),
+        internal: note.kind == NoteKind::Internal,
+        actor_id: Some(note.author_id),
+        detail: Some(format!("{:?}", note.kind).to_lowercase()),
+    })
 }
 
 /// GitLab's human duration: `1w 2d 3h 4m` (8-hour days, 5-day weeks).
@@ -514,8 +530,22 @@ fn apply_fields(
             )
         });
     }
+    let changed = !notes.is_empty();
     for body in notes {
         txn.add_note(ticket, Note::new(NoteKind::System, change.author_id, body))?;
+    }
+    if changed {
+        txn.record_event(Event {
+            seq: 0,
+            kind: "issue_updated".into(),
+            project_id: ticket.project_id,
+            ticket_number: Some(ticket.number),
+            created_at: now_millis(),
+            note_id: None,
+            internal: false,
+            actor_id: Some(change.author_id),
+            detail: Some(actions.join(" ")),
+        })?;
     }
     Ok(())
 }
