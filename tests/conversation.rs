@@ -166,8 +166,9 @@ fn issue_path(iid: u64) -> String {
     format!("/api/v4/projects/acme/issues/{iid}")
 }
 
+/// The notes of ticket `iid`, oldest first (GitLab lists newest first by default).
 fn notes(server: &TestServer, iid: u64) -> Vec<Value> {
-    let notes = server.get_json(&format!("{}/notes?per_page=100", issue_path(iid)));
+    let notes = server.get_json(&format!("{}/notes?per_page=100&sort=asc", issue_path(iid)));
     notes.as_array().expect("notes are an array").clone()
 }
 

@@ -68,9 +68,18 @@ pub async fn issue_json(
         .state
         .read(move |store| store.notes(project_id, number))
         .await?;
+    // Internal notes count only for those who may read them.
+    let sees_internal = ctx.caller.user.is_admin || {
+        let user_id = ctx.caller.user.id;
+        ctx.state
+            .read(move |store| store.access_level(project_id, user_id))
+            .await?
+            >= crate::store::access_level::REPORTER
+    };
     let notes_count = notes
         .iter()
         .filter(|n| n.kind != crate::store::NoteKind::System)
+        .filter(|n| sees_internal || n.kind != crate::store::NoteKind::Internal)
         .count();
     let mut assignees = Vec::new();
     for id in &ticket.assignee_ids {
@@ -345,6 +354,19 @@ pub async fn list_all(ctx: &Ctx<'_>, params: &Params) -> Result<Response<Full<By
             .map(|(p, _)| p)
             .collect()
     };
+    // GitLab's default scope for `/issues` is the caller's own tickets.
+    let me = ctx.caller.user.id;
+    let scope = params.string("scope")?;
+    let (author_only, assignee_only) = match scope.as_deref() {
+        None | Some("created_by_me") | Some("created-by-me") => (true, false),
+        Some("assigned_to_me") | Some("assigned-to-me") => (false, true),
+        Some("all") => (false, false),
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "scope does not have a valid value".into(),
+            ))
+        }
+    };
     let wanted = page.offset() + page.per_page;
     let mut all: Vec<(projects::ProjectAccess, Ticket)> = Vec::new();
     let mut total: Option<u64> = Some(0);
@@ -352,7 +374,13 @@ pub async fn list_all(ctx: &Ctx<'_>, params: &Params) -> Result<Response<Full<By
         let Ok(access) = projects::access(ctx, &project_id.to_string()).await else {
             continue;
         };
-        let query = build_query(ctx, project_id, params).await?;
+        let mut query = build_query(ctx, project_id, params).await?;
+        if author_only {
+            query.author_id = Some(me);
+        }
+        if assignee_only {
+            query.assignee = IdFilter::Is(me);
+        }
         let checker = access.clone();
         let result = ctx
             .state

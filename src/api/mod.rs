@@ -12,6 +12,7 @@ pub mod json;
 mod labels;
 mod milestones;
 mod notes;
+mod openapi;
 mod pagination;
 mod projects;
 mod quick_actions;
@@ -38,6 +39,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 pub use error::ApiError;
+pub use router::ROUTES;
 
 use crate::config::Config;
 use crate::store::Store;
@@ -163,7 +165,14 @@ async fn handle(state: Arc<ApiState>, request: Request<Incoming>) -> Response<Ap
             if let ApiError::Internal(detail) = &error {
                 tracing::error!(parent: &span, %detail, "internal error");
             }
-            request::json_response(error.status(), &error.body()).map(BodyExt::boxed)
+            let mut response = request::json_response(error.status(), &error.body());
+            if matches!(error, ApiError::MethodNotAllowed) {
+                let allowed = router::allowed_methods(&path).join(", ");
+                if let Ok(value) = hyper::header::HeaderValue::from_str(&allowed) {
+                    response.headers_mut().insert(hyper::header::ALLOW, value);
+                }
+            }
+            response.map(BodyExt::boxed)
         }
     }
 }

@@ -96,19 +96,40 @@ fn parse_due(text: &str) -> Option<String> {
     }
 }
 
+/// The label names the store accepts; the others are reported in `problems`.
+fn valid_labels(labels: Vec<String>, problems: &mut Vec<String>) -> Vec<String> {
+    let (valid, invalid): (Vec<String>, Vec<String>) = labels
+        .into_iter()
+        .partition(|name| crate::store::Label::normalize_name(name).is_ok());
+    for name in invalid {
+        problems.push(format!("~{name:?}: not a valid label name."));
+    }
+    valid
+}
+
 /// Turns parsed quick actions into a change; what cannot be applied is
 /// described in the returned list (shown to the caller, never ignored).
 async fn apply_quick_actions(
     ctx: &Ctx<'_>,
     access: &projects::ProjectAccess,
+    ticket: &crate::store::Ticket,
     actions: Vec<QuickAction>,
     change: &mut NoteChange,
 ) -> Result<Vec<String>, ApiError> {
     let mut problems = Vec::new();
     let may_edit = access.require(access_level::REPORTER).is_ok();
+    // GitLab: the author and assignees may close and reopen their issue.
+    let user = ctx.caller.user.id;
+    let may_change_state =
+        may_edit || ticket.author_id == user || ticket.assignee_ids.contains(&user);
     for action in actions {
-        let editing = !matches!(action, QuickAction::Close | QuickAction::Reopen);
-        if editing && !may_edit {
+        let state_only = matches!(action, QuickAction::Close | QuickAction::Reopen);
+        let allowed = if state_only {
+            may_change_state
+        } else {
+            may_edit
+        };
+        if !allowed {
             problems.push(format!(
                 "{action:?}: you are not allowed to do this (Reporter or above needed)."
             ));
@@ -119,12 +140,19 @@ async fn apply_quick_actions(
             QuickAction::Reopen => change.state_event = Some(StateEvent::Reopen),
             QuickAction::AddEmail(emails) => change.add_emails.extend(emails),
             QuickAction::RemoveEmail(emails) => change.remove_emails.extend(emails),
-            QuickAction::Label(labels) => change.add_labels.extend(labels),
+            QuickAction::Label(labels) => change
+                .add_labels
+                .extend(valid_labels(labels, &mut problems)),
             QuickAction::Unlabel(labels) if labels.is_empty() => {
                 change.set_labels = Some(Vec::new())
             }
             QuickAction::Unlabel(labels) => change.remove_labels.extend(labels),
-            QuickAction::Relabel(labels) => change.set_labels = Some(labels),
+            QuickAction::Relabel(labels) => {
+                let labels = valid_labels(labels, &mut problems);
+                if !labels.is_empty() {
+                    change.set_labels = Some(labels);
+                }
+            }
             QuickAction::Assign(names) => {
                 let ids = resolve_users(ctx, &names, &mut problems).await?;
                 change.add_assignees.extend(ids);
@@ -213,7 +241,7 @@ async fn post_note(
     change.body = Some(parsed.text.clone());
     change.internal = internal;
     change.discussion_id = discussion_id;
-    let problems = apply_quick_actions(ctx, &access, parsed.actions, &mut change).await?;
+    let problems = apply_quick_actions(ctx, &access, &ticket, parsed.actions, &mut change).await?;
     let unknown: Vec<String> = parsed.unknown;
     let nothing = parsed.text.is_empty()
         && change.add_emails.is_empty()
@@ -292,6 +320,13 @@ pub async fn create_in_discussion(
     params: &Params,
     discussion: String,
 ) -> Result<Option<Value>, ApiError> {
+    // A thread needs text: refuse a commands-only body before anything runs.
+    let body = note_body(params)?;
+    if quick_actions::parse(&body).text.is_empty() {
+        return Err(ApiError::BadRequest(
+            "body is empty (a discussion needs text besides commands)".into(),
+        ));
+    }
     let (outcome, _, _) = post_note(ctx, id, iid, params, Some(discussion)).await?;
     match &outcome.note {
         Some(note) => Ok(Some(issues::note_json(ctx, &outcome.ticket, note).await?)),
@@ -308,8 +343,10 @@ pub async fn update_issue(
 ) -> Result<Response<Full<Bytes>>, ApiError> {
     ctx.caller.require_write()?;
     let (access, ticket) = issues::find_with_access(ctx, id, iid).await?;
-    if ticket.author_id != ctx.caller.user.id {
-        access.require(access_level::REPORTER)?;
+    let reporter = access.require(access_level::REPORTER).is_ok();
+    let user = ctx.caller.user.id;
+    if !reporter && ticket.author_id != user && !ticket.assignee_ids.contains(&user) {
+        return Err(ApiError::Forbidden);
     }
     let mut change = NoteChange::new(access.project.id, ticket.number, ctx.caller.user.id);
     change.state_event = state_event(params.string("state_event")?)?;
@@ -336,7 +373,7 @@ pub async fn update_issue(
     change.add_labels = params.list("add_labels")?.unwrap_or_default();
     change.remove_labels = params.list("remove_labels")?.unwrap_or_default();
     for label in change.set_labels.iter().flatten().chain(&change.add_labels) {
-        if label.chars().count() > 255 || label.chars().any(char::is_control) {
+        if crate::store::Label::normalize_name(label).is_err() {
             return Err(ApiError::BadRequest("labels is invalid".into()));
         }
     }
@@ -387,6 +424,16 @@ pub async fn update_issue(
             }
         };
     }
+    if !reporter {
+        // Authors and assignees below Reporter may edit the text and the
+        // state only; GitLab ignores the other fields for them.
+        change = NoteChange {
+            title: change.title.take(),
+            description: change.description.take(),
+            state_event: change.state_event.take(),
+            ..NoteChange::new(access.project.id, ticket.number, user)
+        };
+    }
     let outcome = apply(ctx, change).await?;
     let value = issues::issue_json(ctx, &access.project, &outcome.ticket).await?;
     Ok(json_response(StatusCode::OK, &value))
@@ -431,7 +478,7 @@ pub async fn create_issue(
         if new
             .labels
             .iter()
-            .any(|l| l.chars().count() > 255 || l.chars().any(char::is_control))
+            .any(|l| crate::store::Label::normalize_name(l).is_err())
         {
             return Err(ApiError::BadRequest("labels is invalid".into()));
         }

@@ -286,6 +286,7 @@ pub fn parse_datetime(text: &str) -> Option<i64> {
     let text = text.trim();
     if text.len() == 10 {
         return mail_parser::DateTime::parse_rfc3339(&format!("{text}T00:00:00Z"))
+            .filter(is_calendar_time)
             .map(|d| d.to_timestamp() * 1000);
     }
     // Drop fractional seconds, which the RFC 3339 parser may not take.
@@ -307,7 +308,28 @@ pub fn parse_datetime(text: &str) -> Option<i64> {
     } else {
         format!("{main}Z")
     };
-    mail_parser::DateTime::parse_rfc3339(&main).map(|d| d.to_timestamp() * 1000 + millis)
+    mail_parser::DateTime::parse_rfc3339(&main)
+        .filter(is_calendar_time)
+        .map(|d| d.to_timestamp() * 1000 + millis)
+}
+
+/// The RFC 3339 parser reads the digits without checking their ranges
+/// (`2026-13-45` passes); this refuses what no calendar or clock has.
+fn is_calendar_time(d: &mail_parser::DateTime) -> bool {
+    let leap = d.year % 4 == 0 && (d.year % 100 != 0 || d.year % 400 == 0);
+    let days = match d.month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    (1..=days).contains(&d.day)
+        && d.hour < 24
+        && d.minute < 60
+        && d.second < 61
+        && d.tz_hour < 24
+        && d.tz_minute < 60
 }
 
 #[cfg(test)]
@@ -319,6 +341,15 @@ mod tests {
         assert_eq!(parse_datetime("1970-01-02"), Some(86_400_000));
         assert_eq!(parse_datetime("1970-01-01T00:00:01Z"), Some(1000));
         assert_eq!(parse_datetime("1970-01-01T00:00:01.250Z"), Some(1250));
+        for impossible in [
+            "2026-13-45",
+            "2026-02-29",
+            "2026-01-01T24:00:00Z",
+            "2026-04-31",
+        ] {
+            assert_eq!(parse_datetime(impossible), None, "{impossible}");
+        }
+        assert!(parse_datetime("2024-02-29").is_some());
         assert_eq!(parse_datetime("1970-01-01T01:00:00+01:00"), Some(0));
         assert_eq!(parse_datetime("yesterday"), None);
         assert_eq!(parse_datetime(""), None);

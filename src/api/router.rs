@@ -8,9 +8,148 @@ use serde_json::json;
 
 use super::request::{authenticate, json_response, Params};
 use super::{
-    discussions, events, hooks, issues, json, labels, milestones, notes, projects, service_desk,
-    users, ApiError, ApiState,
+    discussions, events, hooks, issues, json, labels, milestones, notes, openapi, projects,
+    service_desk, users, ApiError, ApiState,
 };
+
+/// Every (method, path template) the router and its sub-routers serve, in
+/// the templates of `openapi.json`, which must list exactly these
+/// (`tests/openapi.rs` checks both ways and sends each to a server).
+/// `/healthz` answers any method; only `GET` is listed.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/healthz"),
+    ("GET", "/-/sent_notifications/{token}/unsubscribe"),
+    ("HEAD", "/-/sent_notifications/{token}/unsubscribe"),
+    ("POST", "/-/sent_notifications/{token}/unsubscribe"),
+    ("GET", "/api/v4/openapi.json"),
+    ("GET", "/api/v4/user"),
+    ("GET", "/api/v4/users"),
+    ("POST", "/api/v4/users"),
+    ("GET", "/api/v4/users/{user_id}"),
+    ("POST", "/api/v4/users/{user_id}/personal_access_tokens"),
+    ("POST", "/api/v4/user/personal_access_tokens"),
+    ("GET", "/api/v4/personal_access_tokens"),
+    ("DELETE", "/api/v4/personal_access_tokens/{token_id}"),
+    ("GET", "/api/v4/projects/{id}/members"),
+    ("GET", "/api/v4/projects/{id}/members/all"),
+    ("GET", "/api/v4/projects/{id}/members/{user_id}"),
+    ("GET", "/api/v4/projects/{id}/members/all/{user_id}"),
+    ("POST", "/api/v4/projects/{id}/members"),
+    ("PUT", "/api/v4/projects/{id}/members/{user_id}"),
+    ("DELETE", "/api/v4/projects/{id}/members/{user_id}"),
+    ("GET", "/api/v4/projects"),
+    ("POST", "/api/v4/projects"),
+    ("GET", "/api/v4/projects/{id}"),
+    ("GET", "/api/v4/projects/{id}/issues"),
+    ("GET", "/api/v4/projects/{id}/issues/{issue_iid}"),
+    ("GET", "/api/v4/issues"),
+    ("POST", "/api/v4/projects/{id}/issues"),
+    ("GET", "/api/v4/projects/{id}/issues/{issue_iid}/time_stats"),
+    (
+        "POST",
+        "/api/v4/projects/{id}/issues/{issue_iid}/time_estimate",
+    ),
+    (
+        "POST",
+        "/api/v4/projects/{id}/issues/{issue_iid}/reset_time_estimate",
+    ),
+    (
+        "POST",
+        "/api/v4/projects/{id}/issues/{issue_iid}/add_spent_time",
+    ),
+    (
+        "POST",
+        "/api/v4/projects/{id}/issues/{issue_iid}/reset_spent_time",
+    ),
+    (
+        "GET",
+        "/api/v4/projects/{id}/issues/{issue_iid}/notes/{note_id}",
+    ),
+    (
+        "PUT",
+        "/api/v4/projects/{id}/issues/{issue_iid}/notes/{note_id}",
+    ),
+    (
+        "DELETE",
+        "/api/v4/projects/{id}/issues/{issue_iid}/notes/{note_id}",
+    ),
+    (
+        "GET",
+        "/api/v4/projects/{id}/issues/{issue_iid}/discussions",
+    ),
+    (
+        "GET",
+        "/api/v4/projects/{id}/issues/{issue_iid}/discussions/{discussion_id}",
+    ),
+    (
+        "POST",
+        "/api/v4/projects/{id}/issues/{issue_iid}/discussions",
+    ),
+    (
+        "POST",
+        "/api/v4/projects/{id}/issues/{issue_iid}/discussions/{discussion_id}/notes",
+    ),
+    ("GET", "/api/v4/projects/{id}/issues/{issue_iid}/notes"),
+    (
+        "GET",
+        "/api/v4/projects/{id}/issues/{issue_iid}/attachments/{attachment_id}",
+    ),
+    (
+        "GET",
+        "/api/v4/projects/{id}/issues/{issue_iid}/raw_message",
+    ),
+    (
+        "GET",
+        "/api/v4/projects/{id}/issues/{issue_iid}/blobs/{sha256}",
+    ),
+    ("POST", "/api/v4/projects/{id}/issues/{issue_iid}/notes"),
+    ("PUT", "/api/v4/projects/{id}/issues/{issue_iid}"),
+    (
+        "GET",
+        "/api/v4/projects/{id}/issues/{issue_iid}/email_participants",
+    ),
+    (
+        "POST",
+        "/api/v4/projects/{id}/issues/{issue_iid}/email_participants",
+    ),
+    (
+        "DELETE",
+        "/api/v4/projects/{id}/issues/{issue_iid}/email_participants/{email}",
+    ),
+    // labels::route
+    ("GET", "/api/v4/projects/{id}/labels"),
+    ("POST", "/api/v4/projects/{id}/labels"),
+    ("PUT", "/api/v4/projects/{id}/labels"),
+    ("DELETE", "/api/v4/projects/{id}/labels"),
+    ("GET", "/api/v4/projects/{id}/labels/{label_id}"),
+    ("PUT", "/api/v4/projects/{id}/labels/{label_id}"),
+    ("DELETE", "/api/v4/projects/{id}/labels/{label_id}"),
+    // milestones::route
+    ("GET", "/api/v4/projects/{id}/milestones"),
+    ("POST", "/api/v4/projects/{id}/milestones"),
+    ("GET", "/api/v4/projects/{id}/milestones/{milestone_id}"),
+    ("PUT", "/api/v4/projects/{id}/milestones/{milestone_id}"),
+    ("DELETE", "/api/v4/projects/{id}/milestones/{milestone_id}"),
+    (
+        "GET",
+        "/api/v4/projects/{id}/milestones/{milestone_id}/issues",
+    ),
+    (
+        "GET",
+        "/api/v4/projects/{id}/milestones/{milestone_id}/merge_requests",
+    ),
+    // hooks::route
+    ("GET", "/api/v4/projects/{id}/hooks"),
+    ("POST", "/api/v4/projects/{id}/hooks"),
+    ("GET", "/api/v4/projects/{id}/hooks/{hook_id}"),
+    ("PUT", "/api/v4/projects/{id}/hooks/{hook_id}"),
+    ("DELETE", "/api/v4/projects/{id}/hooks/{hook_id}"),
+    // events::route, and the stream that `api::handle` serves before routing
+    ("GET", "/api/v4/service_desk/events"),
+    ("GET", "/api/v4/service_desk/events/stream"),
+    ("GET", "/api/v4/projects/{id}/service_desk"),
+    ("PUT", "/api/v4/projects/{id}/service_desk"),
+];
 
 /// Routes one request.
 pub async fn route(
@@ -33,6 +172,13 @@ pub async fn route(
 
     if segments == ["healthz"] {
         return Ok(json_response(StatusCode::OK, &json!({ "status": "ok" })));
+    }
+    // The API's description, without a token so tooling can fetch it first.
+    if segments == ["api", "v4", "openapi.json"] {
+        return match method {
+            Method::GET => Ok(openapi::response()),
+            _ => Err(ApiError::MethodNotAllowed),
+        };
     }
     // The unsubscribe link in every mail: no token, the secret is in the URL.
     if let ["-", "sent_notifications", token, "unsubscribe"] = segments.as_slice() {
@@ -233,6 +379,7 @@ pub async fn route(
         | (_, ["personal_access_tokens", _])
         | (_, ["projects", _, "members"])
         | (_, ["projects", _, "members", _])
+        | (_, ["projects", _, "members", "all", _])
         | (_, ["projects"])
         | (_, ["projects", _])
         | (_, ["projects", _, "issues"])
@@ -256,6 +403,35 @@ pub async fn route(
         | (_, ["projects", _, "service_desk"]) => Err(ApiError::MethodNotAllowed),
         _ => Err(ApiError::NoRoute),
     }
+}
+
+/// The methods [`ROUTES`] serves at `path`, for the `Allow` header of a
+/// 405 (RFC 9110 §15.5.6); path segments are compared as the router does.
+pub fn allowed_methods(path: &str) -> Vec<&'static str> {
+    let segments: Vec<String> = path
+        .trim_matches('/')
+        .split('/')
+        .map(|s| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .collect();
+    let mut methods: Vec<&'static str> = ROUTES
+        .iter()
+        .filter(|(_, template)| {
+            let parts: Vec<&str> = template.trim_matches('/').split('/').collect();
+            parts.len() == segments.len()
+                && parts
+                    .iter()
+                    .zip(&segments)
+                    .all(|(part, segment)| part.starts_with('{') || part == segment)
+        })
+        .map(|(method, _)| *method)
+        .collect();
+    methods.sort_unstable();
+    methods.dedup();
+    methods
 }
 
 /// What a handler knows about the request besides its parameters.
