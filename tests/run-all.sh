@@ -4,8 +4,8 @@
 # On a fresh Debian machine with Rust and Python 3 it installs what the
 # integration tests need (idempotently, non-interactively):
 #   - swaks and its TLS module Net::SSLeay (apt-get swaks libnet-ssleay-perl)
-#   - a Python virtualenv in target/pyenv with python-gitlab, aiosmtpd and
-#     schemathesis (tests/schemathesis.rs)
+#   - a Python virtualenv in target/pyenv with python-gitlab, aiosmtpd,
+#     schemathesis and openapi-spec-validator (tests/schemathesis.rs)
 # then runs `cargo test --all-targets "$@"` with
 #   MXDESK_PYTHON=<repo>/target/pyenv/bin/python
 #   MXDESK_SWAKS=<path of swaks>
@@ -15,7 +15,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
 PYENV="$ROOT/target/pyenv"
-PY_PACKAGES=("python-gitlab:gitlab" "aiosmtpd:aiosmtpd" "schemathesis>=4,<5:schemathesis")   # pip spec:import name
+PY_PACKAGES=("python-gitlab:gitlab" "aiosmtpd:aiosmtpd" "schemathesis>=4,<5:schemathesis"
+             "openapi-spec-validator:openapi_spec_validator")   # pip spec:import name
 
 say() { printf 'run-all: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }

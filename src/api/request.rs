@@ -316,7 +316,8 @@ pub fn parse_datetime(text: &str) -> Option<i64> {
 /// The RFC 3339 parser reads the digits without checking their ranges
 /// (`2026-13-45` passes); this refuses what no calendar or clock has.
 fn is_calendar_time(d: &mail_parser::DateTime) -> bool {
-    let leap = d.year % 4 == 0 && (d.year % 100 != 0 || d.year % 400 == 0);
+    let leap =
+        d.year.is_multiple_of(4) && (!d.year.is_multiple_of(100) || d.year.is_multiple_of(400));
     let days = match d.month {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,
