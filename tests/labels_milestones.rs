@@ -619,10 +619,13 @@ fn lists_carry_gitlab_pagination_headers() {
         let last = server.get(&format!("/api/v4/projects/{p}/{what}?per_page=2&page=3"));
         assert_eq!(last.json().as_array().map(Vec::len), Some(1));
         assert_eq!(last.header("x-next-page"), Some(""));
-        // Absurd values are clamped, non-numbers refused.
-        let all = server.get(&format!(
-            "/api/v4/projects/{p}/{what}?per_page=100000&page=-3"
-        ));
+        // Absurd values and non-numbers are refused (issue #4).
+        server
+            .get(&format!(
+                "/api/v4/projects/{p}/{what}?per_page=100000&page=-3"
+            ))
+            .assert_json_error(400);
+        let all = server.get(&format!("/api/v4/projects/{p}/{what}?per_page=100"));
         assert_eq!(all.status, 200, "{all}");
         assert_eq!(all.json().as_array().map(Vec::len), Some(5));
         server

@@ -23,15 +23,25 @@ pub struct Page {
 }
 
 impl Page {
-    /// Reads `page` and `per_page`; like GitLab, out-of-range values are
-    /// clamped (page ≥ 1, 1 ≤ per_page ≤ 100) and non-numbers are a 400.
+    /// Reads `page` and `per_page`. Negative, zero or absurd values are a 400
+    /// (issue #4 asks for refusal where GitLab would clamp), as are non-numbers.
     pub fn from_params(params: &Params) -> Result<Page, ApiError> {
-        let page = params.i64("page")?.unwrap_or(1).clamp(1, MAX_PAGE as i64) as u64;
-        let per_page = params
-            .i64("per_page")?
-            .unwrap_or(DEFAULT_PER_PAGE as i64)
-            .clamp(1, MAX_PER_PAGE as i64) as u64;
-        Ok(Page { page, per_page })
+        let page = params.i64("page")?.unwrap_or(1);
+        if !(1..=MAX_PAGE as i64).contains(&page) {
+            return Err(ApiError::BadRequest(format!(
+                "page must be between 1 and {MAX_PAGE}"
+            )));
+        }
+        let per_page = params.i64("per_page")?.unwrap_or(DEFAULT_PER_PAGE as i64);
+        if !(1..=MAX_PER_PAGE as i64).contains(&per_page) {
+            return Err(ApiError::BadRequest(format!(
+                "per_page must be between 1 and {MAX_PER_PAGE}"
+            )));
+        }
+        Ok(Page {
+            page: page as u64,
+            per_page: per_page as u64,
+        })
     }
 
     pub fn offset(&self) -> u64 {
@@ -151,12 +161,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn absurd_values_are_clamped() {
-        let params = Params::from_query(Some("page=-5&per_page=100000"));
+    fn absurd_values_are_refused() {
+        for query in [
+            "page=-5",
+            "page=0",
+            "per_page=0",
+            "per_page=100000",
+            "per_page=-1",
+            "page=2000000",
+        ] {
+            let params = Params::from_query(Some(query));
+            assert!(Page::from_params(&params).is_err(), "{query}");
+        }
+        let params = Params::from_query(Some("page=3&per_page=100"));
         assert_eq!(
             Page::from_params(&params).unwrap(),
             Page {
-                page: 1,
+                page: 3,
                 per_page: 100
             }
         );

@@ -99,7 +99,10 @@ pub async fn update(
     params: &Params,
 ) -> Result<Response<Full<Bytes>>, ApiError> {
     ctx.caller.require_write()?;
-    let project = projects::find(ctx, id).await?;
+    let access = projects::access(ctx, id).await?;
+    // Mail templates and behaviour are project settings: Maintainer+.
+    access.require(crate::store::access_level::MAINTAINER)?;
+    let project = access.project;
     let mut settings: ServiceDeskSettings = project.service_desk.clone();
     if let Some(name) = params.string("outgoing_name")? {
         let name = crate::ingest::sanitize_header_text(&name, 128);
