@@ -753,11 +753,20 @@ def area_discussions():
     bodies = [n["body"] for n in got.attributes["notes"]]
     check(bodies == ["Let's discuss the VPN.", "Replying in the thread."], f"thread {bodies}")
     check(all(n["type"] == "DiscussionNote" for n in got.attributes["notes"]), "DiscussionNote type")
+    # Edit and delete a note inside the thread (python-gitlab uses the thread routes).
+    in_thread = got.notes.get(reply.id)
+    in_thread.body = "Replying in the thread (edited)."
+    in_thread.save()
+    check(in_thread.body == "Replying in the thread (edited).", f"edited {in_thread}")
+    extra = got.notes.create({"body": "To be deleted."})
+    got.notes.delete(extra.id)
+    bodies = [n["body"] for n in issue.discussions.get(started.id).attributes["notes"]]
+    check(bodies == ["Let's discuss the VPN.", "Replying in the thread (edited)."], f"after edit/delete {bodies}")
     ids = [d.id for d in issue.discussions.list(get_all=True)]
     check(started.id in ids, f"thread listed {ids}")
     # The thread's notes are in the flat notes list too.
     flat = [n.body for n in issue.notes.list(get_all=True)]
-    check("Replying in the thread." in flat, "thread notes are notes")
+    check("Replying in the thread (edited)." in flat, "thread notes are notes")
     internal = issue.discussions.create({"body": "Internal thread.", "internal": True})
     bob_ids = [d.id for d in S.gl_bob.projects.get(p.id, lazy=True)
                .issues.get(issue.iid).discussions.list(get_all=True)]

@@ -116,6 +116,41 @@ pub async fn edit_note(
     }
 }
 
+/// `GET …/discussions/:discussion_id/notes/:note_id`.
+pub async fn get_thread_note(
+    ctx: &Ctx<'_>,
+    id: &str,
+    iid: &str,
+    discussion: &str,
+    note_id: &str,
+) -> Result<Response<Full<Bytes>>, ApiError> {
+    let ((_, ticket), note) = find_note(ctx, id, iid, note_id).await?;
+    if discussion_id(&note) != discussion {
+        return Err(ApiError::NotFound("Note"));
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        &issues::note_json(ctx, &ticket, &note).await?,
+    ))
+}
+
+/// `PUT/DELETE …/discussions/:discussion_id/notes/:note_id`: the note must
+/// belong to that discussion.
+pub async fn edit_thread_note(
+    ctx: &Ctx<'_>,
+    id: &str,
+    iid: &str,
+    discussion: &str,
+    note_id: &str,
+    params: Option<&Params>,
+) -> Result<Response<Full<Bytes>>, ApiError> {
+    let (_, note) = find_note(ctx, id, iid, note_id).await?;
+    if discussion_id(&note) != discussion {
+        return Err(ApiError::NotFound("Note"));
+    }
+    edit_note(ctx, id, iid, note_id, params).await
+}
+
 /// `GET /issues/:iid/notes` with GitLab's `sort` (default desc) and `order_by`.
 pub async fn list_notes(
     ctx: &Ctx<'_>,

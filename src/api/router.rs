@@ -89,6 +89,18 @@ pub const ROUTES: &[(&str, &str)] = &[
         "POST",
         "/api/v4/projects/{id}/issues/{issue_iid}/discussions/{discussion_id}/notes",
     ),
+    (
+        "GET",
+        "/api/v4/projects/{id}/issues/{issue_iid}/discussions/{discussion_id}/notes/{note_id}",
+    ),
+    (
+        "PUT",
+        "/api/v4/projects/{id}/issues/{issue_iid}/discussions/{discussion_id}/notes/{note_id}",
+    ),
+    (
+        "DELETE",
+        "/api/v4/projects/{id}/issues/{issue_iid}/discussions/{discussion_id}/notes/{note_id}",
+    ),
     ("GET", "/api/v4/projects/{id}/issues/{issue_iid}/notes"),
     (
         "GET",
@@ -297,6 +309,23 @@ pub async fn route(
         (Method::DELETE, ["projects", id, "issues", iid, "notes", note]) => {
             discussions::edit_note(&ctx, id, iid, note, None).await
         }
+        (
+            Method::GET,
+            ["projects", id, "issues", iid, "discussions", discussion, "notes", note],
+        ) => discussions::get_thread_note(&ctx, id, iid, discussion, note).await,
+        (
+            Method::PUT,
+            ["projects", id, "issues", iid, "discussions", discussion, "notes", note],
+        ) => {
+            params
+                .merge_body(request, state.config.api.max_body_size)
+                .await?;
+            discussions::edit_thread_note(&ctx, id, iid, discussion, note, Some(&params)).await
+        }
+        (
+            Method::DELETE,
+            ["projects", id, "issues", iid, "discussions", discussion, "notes", note],
+        ) => discussions::edit_thread_note(&ctx, id, iid, discussion, note, None).await,
         (Method::GET, ["projects", id, "issues", iid, "discussions"]) => {
             discussions::list_discussions(&ctx, id, iid, &params).await
         }
@@ -390,6 +419,7 @@ pub async fn route(
         | (_, ["projects", _, "issues", _, "discussions"])
         | (_, ["projects", _, "issues", _, "discussions", _])
         | (_, ["projects", _, "issues", _, "discussions", _, "notes"])
+        | (_, ["projects", _, "issues", _, "discussions", _, "notes", _])
         | (_, ["projects", _, "issues", _, "time_stats"])
         | (
             _,
