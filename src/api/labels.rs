@@ -399,20 +399,9 @@ async fn write(ctx: &Ctx<'_>, op: LabelOp) -> Result<Label, ApiError> {
 }
 
 /// GitLab renders label descriptions as one line of Markdown; mxdesk shows
-/// the text, escaped.
+/// the text, escaped, on one line.
 fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    crate::notify::templates::html_escape(&text.replace(['\r', '\n'], " "))
 }
 
 #[cfg(test)]
