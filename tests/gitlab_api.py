@@ -462,6 +462,12 @@ def area_issue_filters():
     check(listed(created_after="2999-01-01") == [], "created_after in the future")
     check(listed(updated_after="2000-01-01T00:00:00Z") == everything, "updated_after in the past")
     check(listed(updated_before="2000-01-01") == [], "updated_before in the past")
+    updated = {o.iid: o.updated_at for o in p.issues.list(get_all=True)}
+    upivot = sorted(updated.values())[len(updated) // 2]
+    want = sorted(n for n in everything if updated[n] >= upivot)
+    check(listed(updated_after=upivot) == want, f"updated_after {upivot}: {listed(updated_after=upivot)} expected {want}")
+    want = sorted(n for n in everything if updated[n] <= upivot)
+    check(listed(updated_before=upivot) == want, f"updated_before {upivot}: {listed(updated_before=upivot)}")
 
     desc = iids(p.issues.list(get_all=True))
     check(desc == sorted(everything, reverse=True), f"default order created_at desc: {desc}")

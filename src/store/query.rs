@@ -268,6 +268,25 @@ fn candidates(txn: &ReadTransaction, q: &TicketQuery) -> Result<Numbers, StoreEr
         iids.dedup();
         return Ok(ordered(iids.into_iter().map(Ok), asc));
     }
+    // An updated_at window, however ordered, is read from its index: only
+    // the tickets inside the window are collected, then put in number order.
+    if q.updated_after.is_some() || q.updated_before.is_some() {
+        let table = txn.open_table(TICKETS_BY_UPDATED)?;
+        let low = q.updated_after.unwrap_or(i64::MIN);
+        let high = q.updated_before.unwrap_or(i64::MAX);
+        if low > high {
+            return Ok(Box::new(std::iter::empty()));
+        }
+        let mut numbers = Vec::new();
+        for row in table.range((p, low, 0)..=(p, high, u64::MAX))? {
+            let number = row?.0.value().2;
+            if (from..=to).contains(&number) {
+                numbers.push(number);
+            }
+        }
+        numbers.sort_unstable();
+        return Ok(ordered(numbers.into_iter().map(Ok), asc));
+    }
     if let Some(state) = q.state {
         let key = match state {
             TicketState::Opened => 0u8,
