@@ -195,11 +195,15 @@ impl MailHandler for Desk {
         );
         let mail_from = envelope.mail_from.clone();
         let config = self.config.clone();
+        let reply_expected = targets
+            .iter()
+            .any(|t| matches!(t, MailTarget::ReplyToken(_)));
         let message_len = message.len();
         let parse = move || {
             let origin = Origin {
                 envelope_sender: &mail_from,
                 own_domains: &config.domains,
+                reply_expected,
             };
             let parsed = parse_message_from(&message, limits, origin)?;
             let mut raw = Vec::with_capacity(trace.len() + message.len());

@@ -74,6 +74,8 @@ pub struct Origin<'a> {
     pub envelope_sender: &'a str,
     /// Domains of the Message-IDs mxdesk generates (loop detection).
     pub own_domains: &'a [String],
+    /// The envelope names a reply address: the mail will be a comment.
+    pub reply_expected: bool,
 }
 
 /// Parses `raw` (the message as the client sent it, ending in CRLF).
@@ -127,15 +129,6 @@ fn parse_unguarded(
         description.truncate(cut);
     }
     let description = description.trim_end().to_string();
-    let reply_text = if message.text_part(0).is_some_and(|p| p.is_text_html()) {
-        message
-            .body_html(0)
-            .map(|html| super::trim::trim_html_reply(&html))
-            .unwrap_or_default()
-    } else {
-        super::trim::trim_reply(&description)
-    };
-
     let sender = message.from().and_then(|a| a.first());
     let from_address = sender
         .and_then(|a| a.address())
@@ -230,6 +223,24 @@ fn parse_unguarded(
         }
     }
     let subject_reference = subject_reference(&title);
+    // Trimming only matters for a mail that can become a comment: one with
+    // threading headers, a subject reference or a reply address. A fresh
+    // mail opens a ticket with its whole text, so skip the work.
+    let may_be_reply = origin.reply_expected
+        || !in_reply_to.is_empty()
+        || !references.is_empty()
+        || subject_reference.is_some()
+        || addressed_to.iter().any(|(a, _)| a.starts_with("reply+"));
+    let reply_text = if !may_be_reply {
+        description.clone()
+    } else if message.text_part(0).is_some_and(|p| p.is_text_html()) {
+        message
+            .body_html(0)
+            .map(|html| super::trim::trim_html_reply(&html))
+            .unwrap_or_default()
+    } else {
+        super::trim::trim_reply(&description)
+    };
     let classification = classify(origin.envelope_sender, &message, origin.own_domains);
     let delivery_report = delivery_report(&message);
 
