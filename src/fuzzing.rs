@@ -294,7 +294,7 @@ impl Harness {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .expect("ok: building the fuzzing runtime is setup, not input handling");
+            .expect("ok: building the fuzzing runtime is setup, not input handling"); // ok: fuzz harness setup, not input
         let mut config = Config {
             domains: vec![DOMAIN.to_string()],
             ..Config::default()
@@ -363,17 +363,17 @@ fn new_desk(runtime: &tokio::runtime::Runtime, config: &Arc<Config>) -> Arc<Desk
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
-    std::fs::create_dir(&dir).expect("ok: creating the fuzzing store directory is setup");
+    std::fs::create_dir(&dir).expect("ok: creating the fuzzing store directory is setup"); // ok: fuzz harness setup, not input
     let path = dir.join("mxdesk.redb");
     let store = Store::open(&path, crate::store::StoreSettings::default())
-        .expect("ok: opening the fuzzing store is setup");
+        .expect("ok: opening the fuzzing store is setup"); // ok: fuzz harness setup, not input
     runtime
         .block_on(store.write(WriteOp::CreateProject {
             name: "Acme".to_string(),
             path: PROJECT_PATH.to_string(),
         }))
-        .expect("ok: creating the fuzzing project is setup");
-    // Best effort: where open files cannot be removed, they stay behind.
+        .expect("ok: creating the fuzzing project is setup"); // ok: fuzz harness setup, not input
+                                                              // Best effort: where open files cannot be removed, they stay behind.
     let _ = std::fs::remove_file(&path);
     let _ = std::fs::remove_dir(&dir);
     Arc::new(Desk::new(store, config.clone()))
