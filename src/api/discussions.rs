@@ -36,14 +36,21 @@ async fn visible_notes(
         .collect())
 }
 
-async fn find_note(
-    ctx: &Ctx<'_>,
-    id: &str,
-    iid: &str,
-    note_id: &str,
-) -> Result<(issues::Found, Note), ApiError> {
-    let found = issues::find_with_access(ctx, id, iid).await?;
-    let note_id = note_id
+/// Which note a request names: by ticket, optionally within a discussion
+/// (`…/discussions/:discussion_id/notes/:note_id`).
+#[derive(Debug, Clone, Copy)]
+pub struct NoteRef<'a> {
+    pub project: &'a str,
+    pub iid: &'a str,
+    pub discussion: Option<&'a str>,
+    pub note: &'a str,
+}
+
+/// The note, if the caller may see it and it belongs to the named discussion.
+async fn find_note(ctx: &Ctx<'_>, at: NoteRef<'_>) -> Result<(issues::Found, Note), ApiError> {
+    let found = issues::find_with_access(ctx, at.project, at.iid).await?;
+    let note_id = at
+        .note
         .parse::<u64>()
         .map_err(|_| ApiError::NotFound("Note"))?;
     let internal_ok = found.0.require(access_level::REPORTER).is_ok();
@@ -51,17 +58,14 @@ async fn find_note(
         .await?
         .into_iter()
         .find(|n| n.id == note_id)
+        .filter(|n| at.discussion.is_none_or(|d| discussion_id(n) == d))
         .ok_or(ApiError::NotFound("Note"))?;
     Ok((found, note))
 }
 
-pub async fn get_note(
-    ctx: &Ctx<'_>,
-    id: &str,
-    iid: &str,
-    note_id: &str,
-) -> Result<Response<Full<Bytes>>, ApiError> {
-    let ((_, ticket), note) = find_note(ctx, id, iid, note_id).await?;
+/// `GET …/notes/:note_id`, also inside a discussion.
+pub async fn get_note(ctx: &Ctx<'_>, at: NoteRef<'_>) -> Result<Response<Full<Bytes>>, ApiError> {
+    let ((_, ticket), note) = find_note(ctx, at).await?;
     Ok(json_response(
         StatusCode::OK,
         &issues::note_json(ctx, &ticket, &note).await?,
@@ -69,15 +73,14 @@ pub async fn get_note(
 }
 
 /// Authors edit their own notes; maintainers edit and delete anyone's.
+/// `PUT` (`Some(params)`) or `DELETE` (`None`) a note, also inside a discussion.
 pub async fn edit_note(
     ctx: &Ctx<'_>,
-    id: &str,
-    iid: &str,
-    note_id: &str,
+    at: NoteRef<'_>,
     params: Option<&Params>,
 ) -> Result<Response<Full<Bytes>>, ApiError> {
     ctx.caller.require_write()?;
-    let ((access, ticket), note) = find_note(ctx, id, iid, note_id).await?;
+    let ((access, ticket), note) = find_note(ctx, at).await?;
     if note.author_id != ctx.caller.user.id {
         access.require(access_level::MAINTAINER)?;
     }
@@ -114,41 +117,6 @@ pub async fn edit_note(
         }
         _ => Err(ApiError::Internal("unexpected write outcome".into())),
     }
-}
-
-/// `GET …/discussions/:discussion_id/notes/:note_id`.
-pub async fn get_thread_note(
-    ctx: &Ctx<'_>,
-    id: &str,
-    iid: &str,
-    discussion: &str,
-    note_id: &str,
-) -> Result<Response<Full<Bytes>>, ApiError> {
-    let ((_, ticket), note) = find_note(ctx, id, iid, note_id).await?;
-    if discussion_id(&note) != discussion {
-        return Err(ApiError::NotFound("Note"));
-    }
-    Ok(json_response(
-        StatusCode::OK,
-        &issues::note_json(ctx, &ticket, &note).await?,
-    ))
-}
-
-/// `PUT/DELETE …/discussions/:discussion_id/notes/:note_id`: the note must
-/// belong to that discussion.
-pub async fn edit_thread_note(
-    ctx: &Ctx<'_>,
-    id: &str,
-    iid: &str,
-    discussion: &str,
-    note_id: &str,
-    params: Option<&Params>,
-) -> Result<Response<Full<Bytes>>, ApiError> {
-    let (_, note) = find_note(ctx, id, iid, note_id).await?;
-    if discussion_id(&note) != discussion {
-        return Err(ApiError::NotFound("Note"));
-    }
-    edit_note(ctx, id, iid, note_id, params).await
 }
 
 /// `GET /issues/:iid/notes` with GitLab's `sort` (default desc) and `order_by`.

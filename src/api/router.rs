@@ -298,21 +298,21 @@ pub async fn route(
             notes::time_tracking(&ctx, id, iid, action, &params).await
         }
         (Method::GET, ["projects", id, "issues", iid, "notes", note]) => {
-            discussions::get_note(&ctx, id, iid, note).await
+            discussions::get_note(&ctx, note_ref(id, iid, None, note)).await
         }
         (Method::PUT, ["projects", id, "issues", iid, "notes", note]) => {
             params
                 .merge_body(request, state.config.api.max_body_size)
                 .await?;
-            discussions::edit_note(&ctx, id, iid, note, Some(&params)).await
+            discussions::edit_note(&ctx, note_ref(id, iid, None, note), Some(&params)).await
         }
         (Method::DELETE, ["projects", id, "issues", iid, "notes", note]) => {
-            discussions::edit_note(&ctx, id, iid, note, None).await
+            discussions::edit_note(&ctx, note_ref(id, iid, None, note), None).await
         }
         (
             Method::GET,
             ["projects", id, "issues", iid, "discussions", discussion, "notes", note],
-        ) => discussions::get_thread_note(&ctx, id, iid, discussion, note).await,
+        ) => discussions::get_note(&ctx, note_ref(id, iid, Some(discussion), note)).await,
         (
             Method::PUT,
             ["projects", id, "issues", iid, "discussions", discussion, "notes", note],
@@ -320,12 +320,17 @@ pub async fn route(
             params
                 .merge_body(request, state.config.api.max_body_size)
                 .await?;
-            discussions::edit_thread_note(&ctx, id, iid, discussion, note, Some(&params)).await
+            discussions::edit_note(
+                &ctx,
+                note_ref(id, iid, Some(discussion), note),
+                Some(&params),
+            )
+            .await
         }
         (
             Method::DELETE,
             ["projects", id, "issues", iid, "discussions", discussion, "notes", note],
-        ) => discussions::edit_thread_note(&ctx, id, iid, discussion, note, None).await,
+        ) => discussions::edit_note(&ctx, note_ref(id, iid, Some(discussion), note), None).await,
         (Method::GET, ["projects", id, "issues", iid, "discussions"]) => {
             discussions::list_discussions(&ctx, id, iid, &params).await
         }
@@ -462,6 +467,20 @@ pub fn allowed_methods(path: &str) -> Vec<&'static str> {
     methods.sort_unstable();
     methods.dedup();
     methods
+}
+
+fn note_ref<'a>(
+    project: &'a str,
+    iid: &'a str,
+    discussion: Option<&'a str>,
+    note: &'a str,
+) -> discussions::NoteRef<'a> {
+    discussions::NoteRef {
+        project,
+        iid,
+        discussion,
+        note,
+    }
 }
 
 /// What a handler knows about the request besides its parameters.
